@@ -1,0 +1,34 @@
+//! Command-line arguments and dispatch to one function per subcommand.
+
+mod inspect;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Offline preference optimization of language models with latent adversarial regularization.
+#[derive(Debug, Parser)]
+#[command(name = "ganpo", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show a model's architecture, parameter count, dtype, vocabulary and chat template.
+    InspectModel {
+        /// A Hugging Face model directory or a GGUF file.
+        path: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::InspectModel { path, json } => inspect::run(&path, json),
+    }
+}

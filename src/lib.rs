@@ -1,0 +1,24 @@
+//! # ganpo: offline preference optimization with latent adversarial regularization
+//!
+//! The pipeline, one module per stage:
+//!
+//! 1. [`data`]: preference records (`prompt`, `chosen`, `rejected`) from JSONL or Parquet, plain text or
+//!    chat messages, tokenized with TRL's legacy DPO semantics and collated into
+//!    `[chosen; rejected]` batches with attention and completion (loss) masks.
+//! 2. [`tokenize`]: Hugging Face tokenizers and chat templates (rendered with `minijinja`).
+//! 3. [`model`]: training-first decoders of the Llama family (Llama, Qwen2, Mistral, Gemma, Gemma-2)
+//!    loaded from Hugging Face directories or GGUF files, returning logits and last hidden states.
+//! 4. [`logps`]: the one place where labels are shifted and masks applied: per-sequence summed
+//!    completion log-probs and token counts.
+//!
+//! Losses, the GANPO discriminators, the trainer and evaluation build on these.
+#![warn(missing_docs)]
+
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod logps;
+pub mod model;
+pub mod tokenize;
+
+pub use error::{Error, Result};

@@ -1,0 +1,195 @@
+//! Per-sequence completion log-probs: the only place where labels are shifted and the completion
+//! (loss) mask is applied. Training and evaluation both go through [`sequence_logps`].
+//!
+//! Token `t` is predicted by the logits at position `t − 1`, so the log-prob of token `t` counts
+//! when `loss_mask[t] = 1`. On the CPU the log-prob of each label is computed by a fused op
+//! ([`label_logprobs`]) that keeps no `[batch, seq, vocab]` intermediate for the backward pass:
+//! its backward recomputes `softmax − onehot` row by row from the logits.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::{Error, Result};
+
+/// Per-sequence summed completion log-probs and token counts.
+#[derive(Debug, Clone)]
+pub struct SequenceLogps {
+    /// `Σ_t log π(y_t | x, y_<t)` over completion tokens, `[batch]` (differentiable).
+    pub logps: Tensor,
+    /// Number of completion tokens per sequence, `[batch]` f32.
+    pub counts: Tensor,
+}
+
+/// Computes summed completion log-probs of `input_ids` (`[batch, seq]` u32) under `logits`
+/// (`[batch, seq, vocab]`), counting tokens where `loss_mask` (`[batch, seq]`, 1 = completion) is set.
+pub fn sequence_logps(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<SequenceLogps> {
+    let (b, t, _) = logits.dims3()?;
+    if input_ids.dims() != [b, t] || loss_mask.dims() != [b, t] {
+        return Err(Error::Config(format!(
+            "sequence_logps: logits {:?}, input_ids {:?} and loss_mask {:?} disagree",
+            logits.dims(),
+            input_ids.dims(),
+            loss_mask.dims()
+        )));
+    }
+    let device = logits.device();
+    // Shift left by one: position t predicts token t + 1. The last position predicts nothing; it
+    // gets label 0 and mask 0.
+    let labels = Tensor::cat(
+        &[
+            input_ids.narrow(1, 1, t - 1)?,
+            Tensor::zeros((b, 1), DType::U32, device)?,
+        ],
+        1,
+    )?;
+    let mask = loss_mask.to_dtype(DType::F32)?;
+    let mask = Tensor::cat(
+        &[
+            mask.narrow(1, 1, t - 1)?,
+            Tensor::zeros((b, 1), DType::F32, device)?,
+        ],
+        1,
+    )?;
+    let token_logps = label_logprobs(logits, &labels)?;
+    Ok(SequenceLogps {
+        logps: (token_logps * &mask)?.sum(1)?,
+        counts: mask.sum(1)?,
+    })
+}
+
+/// `log softmax(logits)[label]` for every position: `[batch, seq, vocab]` × `[batch, seq]` → `[batch, seq]`, f32.
+pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let logits = logits.to_dtype(DType::F32)?;
+    let labels = labels.to_dtype(DType::U32)?;
+    if logits.device().is_cpu() {
+        Ok(logits
+            .contiguous()?
+            .apply_op2(&labels.contiguous()?, LabelLogprob)?)
+    } else {
+        // Other devices: the differentiable composition (keeps a log-softmax for backward).
+        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        Ok(lsm
+            .gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
+            .squeeze(D::Minus1)?)
+    }
+}
+
+fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("{what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+fn contiguous_u32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [u32]> {
+    let CpuStorage::U32(data) = s else {
+        candle_core::bail!("{what} must be u32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+/// `max` and `log Σ exp(x − max)` of one row.
+fn row_logsumexp(row: &[f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// Forward: `out[r] = x[r, label[r]] − logsumexp(x[r, :])`.
+struct LabelLogprob;
+
+impl CustomOp2 for LabelLogprob {
+    fn name(&self) -> &'static str {
+        "label-logprob"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let logits = contiguous_f32(s1, l1, "logits")?;
+        let labels = contiguous_u32(s2, l2, "labels")?;
+        let dims = l1.shape().dims();
+        let vocab = *dims.last().unwrap_or(&0);
+        if vocab == 0 || logits.len() != labels.len() * vocab {
+            candle_core::bail!(
+                "label-logprob: logits {:?} do not match labels {:?}",
+                dims,
+                l2.shape().dims()
+            );
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l as usize >= vocab) {
+            candle_core::bail!("label-logprob: label {bad} outside the vocabulary of {vocab}");
+        }
+        let out: Vec<f32> = logits
+            .par_chunks(vocab)
+            .zip(labels.par_iter())
+            .map(|(row, &label)| row[label as usize] - row_logsumexp(row))
+            .collect();
+        Ok((CpuStorage::F32(out), l2.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        labels: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_logits =
+            logits.apply_op3_no_bwd(labels, &grad.contiguous()?, &LabelLogprobGrad)?;
+        Ok((Some(grad_logits), None))
+    }
+}
+
+/// Backward: `∂out[r]/∂x[r, v] = g[r] · (1[v = label[r]] − softmax(x[r, :])[v])`.
+struct LabelLogprobGrad;
+
+impl CustomOp3 for LabelLogprobGrad {
+    fn name(&self) -> &'static str {
+        "label-logprob-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let logits = contiguous_f32(s1, l1, "logits")?;
+        let labels = contiguous_u32(s2, l2, "labels")?;
+        let grad = contiguous_f32(s3, l3, "grad")?;
+        let vocab = *l1.shape().dims().last().unwrap_or(&0);
+        let mut out = vec![0f32; logits.len()];
+        out.par_chunks_mut(vocab)
+            .zip(logits.par_chunks(vocab))
+            .zip(labels.par_iter().zip(grad.par_iter()))
+            .for_each(|((o, row), (&label, &g))| {
+                if g == 0.0 {
+                    return; // masked position: the gradient row stays zero
+                }
+                let lse = row_logsumexp(row);
+                for (o, &x) in o.iter_mut().zip(row) {
+                    *o = -g * (x - lse).exp();
+                }
+                o[label as usize] += g;
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

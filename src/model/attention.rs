@@ -1,0 +1,163 @@
+//! Multi-head causal self-attention with grouped-query heads, rotary positions, padding and
+//! sliding-window masks, and Gemma-2's score soft-capping.
+
+use candle_core::{D, DType, Device, Tensor};
+
+use super::config::{AttentionKind, ModelConfig};
+use super::layers::Linear;
+use super::rotary::Rotary;
+use super::weights::Weights;
+use crate::Result;
+
+/// The additive attention bias for a batch: 0 where a query may attend a key, a large negative
+/// number elsewhere. Shape `[batch, 1, seq, seq]`.
+#[derive(Debug, Clone)]
+pub struct AttentionMasks {
+    /// Causal + key-padding mask, for global layers.
+    pub full: Tensor,
+    /// Causal + key-padding + sliding-window mask, for sliding layers (if any).
+    pub sliding: Option<Tensor>,
+}
+
+/// Value added to masked scores. Finite (as transformers' `finfo.min`) so that no `inf − inf` can
+/// reach the backward pass.
+const MASKED: f32 = -1.0e30;
+
+impl AttentionMasks {
+    /// Builds the masks from a `[batch, seq]` attention mask (1 = real token, 0 = padding).
+    pub fn new(
+        attention_mask: &[Vec<u32>],
+        sliding_window: Option<usize>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let batch = attention_mask.len();
+        let seq = attention_mask.first().map_or(0, Vec::len);
+        let build = |window: Option<usize>| -> Result<Tensor> {
+            let mut bias = vec![MASKED; batch * seq * seq];
+            for (b, row) in attention_mask.iter().enumerate() {
+                for q in 0..seq {
+                    let lo = window.map_or(0, |w| (q + 1).saturating_sub(w));
+                    for k in lo..=q {
+                        if row[k] != 0 {
+                            bias[(b * seq + q) * seq + k] = 0.0;
+                        }
+                    }
+                }
+            }
+            Ok(Tensor::from_vec(bias, (batch, 1, seq, seq), device)?.to_dtype(dtype)?)
+        };
+        Ok(AttentionMasks {
+            full: build(None)?,
+            sliding: sliding_window.map(|w| build(Some(w))).transpose()?,
+        })
+    }
+}
+
+/// One attention block's projections and settings.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
+    kind: AttentionKind,
+}
+
+impl Attention {
+    /// Loads `{prefix}.{q,k,v,o}_proj` for layer kind `kind`.
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        config: &ModelConfig,
+        kind: AttentionKind,
+    ) -> Result<Self> {
+        let d = config.hidden_size;
+        let q_dim = config.num_attention_heads * config.head_dim;
+        let kv_dim = config.num_key_value_heads * config.head_dim;
+        Ok(Attention {
+            q_proj: Linear::load(w, &format!("{prefix}.q_proj"), d, q_dim, config.qkv_bias)?,
+            k_proj: Linear::load(w, &format!("{prefix}.k_proj"), d, kv_dim, config.qkv_bias)?,
+            v_proj: Linear::load(w, &format!("{prefix}.v_proj"), d, kv_dim, config.qkv_bias)?,
+            o_proj: Linear::load(w, &format!("{prefix}.o_proj"), q_dim, d, config.o_bias)?,
+            num_heads: config.num_attention_heads,
+            num_kv_heads: config.num_key_value_heads,
+            head_dim: config.head_dim,
+            scale: config.query_pre_attn_scalar.powf(-0.5),
+            softcap: config.attn_logit_softcapping,
+            kind,
+        })
+    }
+
+    /// Whether this layer uses the sliding-window mask.
+    pub fn kind(&self) -> AttentionKind {
+        self.kind
+    }
+
+    /// Projects `x` (`[batch, seq, d]`) into rotated queries and keys, and values, each as
+    /// `[batch, heads, seq, head_dim]` (keys and values with the key/value head count).
+    pub fn project(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        start: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, _) = x.dims3()?;
+        let split = |y: Tensor, heads: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = split(self.q_proj.forward(x)?, self.num_heads)?;
+        let k = split(self.k_proj.forward(x)?, self.num_kv_heads)?;
+        let v = split(self.v_proj.forward(x)?, self.num_kv_heads)?;
+        Ok((rotary.apply(&q, start)?, rotary.apply(&k, start)?, v))
+    }
+
+    /// Attends queries `q` to keys/values `k`, `v` under the additive `mask`
+    /// (`[batch, 1, q_len, k_len]`) and applies the output projection.
+    pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, _, t, _) = q.dims4()?;
+        let k = repeat_kv(k, self.num_heads / self.num_kv_heads)?;
+        let v = repeat_kv(v, self.num_heads / self.num_kv_heads)?;
+        let mut scores = (q.matmul(&k.t()?)? * self.scale)?;
+        if let Some(cap) = self.softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        let scores = scores.broadcast_add(mask)?;
+        // `ops::softmax` is differentiable; `softmax_last_dim` is not.
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let out =
+            probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, self.num_heads * self.head_dim))?;
+        self.o_proj.forward(&out)
+    }
+
+    /// Full self-attention over `x` (`[batch, seq, d]`).
+    pub fn forward(&self, x: &Tensor, rotary: &Rotary, masks: &AttentionMasks) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, rotary, 0)?;
+        let mask = match (self.kind, &masks.sliding) {
+            (AttentionKind::Sliding, Some(sliding)) => sliding,
+            _ => &masks.full,
+        };
+        self.attend(&q, &k, &v, mask)
+    }
+}
+
+/// Repeats each key/value head `n_rep` times so grouped-query heads line up with query heads.
+pub fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, t, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((b, kv, n_rep, t, d))?
+        .reshape((b, kv * n_rep, t, d))?)
+}

@@ -1,0 +1,292 @@
+//! The decoder: embeddings, a stack of pre-norm transformer layers, the final norm and the LM
+//! head. One implementation covers Llama, Qwen2, Mistral, Gemma and Gemma-2; the differences are
+//! data in [`ModelConfig`].
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::attention::{Attention, AttentionMasks};
+use super::config::{Architecture, AttentionKind, ModelConfig};
+use super::layers::{Linear, Mlp, RmsNorm};
+use super::rotary::Rotary;
+use super::weights::{LoadedParams, Weights};
+use crate::{Error, Result};
+
+/// What a forward pass returns.
+#[derive(Debug, Clone)]
+pub struct ModelOutput {
+    /// Next-token logits, `[batch, seq, vocab]`.
+    pub logits: Tensor,
+    /// Output of the final norm (Hugging Face's `hidden_states[-1]`), `[batch, seq, hidden]`.
+    pub last_hidden: Tensor,
+}
+
+/// One decoder layer: attention and MLP blocks with pre-norms (and Gemma-2's post-norms).
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    /// Gemma-2 only: norm before the MLP (its `post_attention_layernorm` normalizes the attention
+    /// output instead of the MLP input).
+    pre_feedforward_layernorm: Option<RmsNorm>,
+    post_feedforward_layernorm: Option<RmsNorm>,
+    mlp: Mlp,
+}
+
+impl DecoderLayer {
+    fn load(w: &mut Weights, index: usize, config: &ModelConfig) -> Result<Self> {
+        let p = format!("model.layers.{index}");
+        let d = config.hidden_size;
+        let add_one = config.architecture.norm_adds_one();
+        let norm = |w: &mut Weights, name: &str| {
+            RmsNorm::load(w, &format!("{p}.{name}"), d, config.rms_norm_eps, add_one)
+        };
+        let gemma2 = config.architecture == Architecture::Gemma2;
+        Ok(DecoderLayer {
+            input_layernorm: norm(w, "input_layernorm")?,
+            self_attn: Attention::load(
+                w,
+                &format!("{p}.self_attn"),
+                config,
+                config.layer_types[index],
+            )?,
+            post_attention_layernorm: norm(w, "post_attention_layernorm")?,
+            pre_feedforward_layernorm: if gemma2 {
+                Some(norm(w, "pre_feedforward_layernorm")?)
+            } else {
+                None
+            },
+            post_feedforward_layernorm: if gemma2 {
+                Some(norm(w, "post_feedforward_layernorm")?)
+            } else {
+                None
+            },
+            mlp: Mlp::load(
+                w,
+                &format!("{p}.mlp"),
+                d,
+                config.intermediate_size,
+                config.mlp_bias,
+                config.hidden_act,
+            )?,
+        })
+    }
+
+    /// The layer's attention block.
+    pub fn attention(&self) -> &Attention {
+        &self.self_attn
+    }
+
+    /// Applies the MLP half of the layer to `x`, the residual stream after attention.
+    pub fn mlp_block(&self, x: &Tensor) -> Result<Tensor> {
+        match (
+            &self.pre_feedforward_layernorm,
+            &self.post_feedforward_layernorm,
+        ) {
+            (Some(pre), Some(post)) => x + post.forward(&self.mlp.forward(&pre.forward(x)?)?)?,
+            _ => {
+                x + self
+                    .mlp
+                    .forward(&self.post_attention_layernorm.forward(x)?)?
+            }
+        }
+        .map_err(Error::from)
+    }
+
+    /// Adds the attention output `attn` (already projected) to the residual stream `x`.
+    pub fn attention_residual(&self, x: &Tensor, attn: &Tensor) -> Result<Tensor> {
+        if self.pre_feedforward_layernorm.is_some() {
+            // Gemma-2 normalizes the attention output before the residual add.
+            Ok((x + self.post_attention_layernorm.forward(attn)?)?)
+        } else {
+            Ok((x + attn)?)
+        }
+    }
+
+    /// The layer's input norm.
+    pub fn input_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.input_layernorm.forward(x)
+    }
+
+    fn forward(&self, x: &Tensor, rotary: &Rotary, masks: &AttentionMasks) -> Result<Tensor> {
+        let attn = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x)?, rotary, masks)?;
+        let x = self.attention_residual(x, &attn)?;
+        self.mlp_block(&x)
+    }
+}
+
+/// A causal language model of the Llama family.
+pub struct CausalLm {
+    config: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rotary: Rotary,
+    params: LoadedParams,
+    dtype: DType,
+    device: Device,
+}
+
+impl std::fmt::Debug for CausalLm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CausalLm")
+            .field("architecture", &self.config.architecture)
+            .field("layers", &self.layers.len())
+            .field("trainable_tensors", &self.params.vars.len())
+            .finish()
+    }
+}
+
+impl CausalLm {
+    /// Builds the model from checked weights (see [`Weights`]); fails if any weight is missing,
+    /// misshapen or left over.
+    pub fn from_weights(
+        config: ModelConfig,
+        mut w: Weights,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let (v, d) = (config.vocab_size, config.hidden_size);
+        let embed_tokens = w.get("model.embed_tokens.weight", &[v, d])?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| DecoderLayer::load(&mut w, i, &config))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(
+            &mut w,
+            "model.norm",
+            d,
+            config.rms_norm_eps,
+            config.architecture.norm_adds_one(),
+        )?;
+        let lm_head = if config.tie_word_embeddings {
+            // Some tied checkpoints also store the head; it must equal the embedding, so skip it.
+            w.ignore("lm_head.weight");
+            Linear::from_weight(embed_tokens.clone())
+        } else {
+            Linear::load(&mut w, "lm_head", d, v, false)?
+        };
+        let positions = config.max_position_embeddings.max(1);
+        let rotary = Rotary::new(&config, positions, DType::F32, device)?;
+        let params = w.finish()?;
+        Ok(CausalLm {
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rotary,
+            params,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The trainable variables with their Hugging Face names (empty for a frozen model).
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.params.vars
+    }
+
+    /// Every parameter with its Hugging Face name, in load order (what saving writes).
+    pub fn named_parameters(&self) -> &[(String, Tensor)] {
+        &self.params.named
+    }
+
+    /// The compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The decoder layers.
+    pub fn layers(&self) -> &[DecoderLayer] {
+        &self.layers
+    }
+
+    /// Rotary tables.
+    pub fn rotary(&self) -> &Rotary {
+        &self.rotary
+    }
+
+    /// Token embeddings for `input_ids` (`[batch, seq]`, u32), scaled by √d for Gemma. Rows of the
+    /// pad token are detached, as `nn.Embedding(padding_idx=pad_token_id)` gives them no gradient.
+    pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let flat = input_ids.flatten_all()?;
+        let mut x = self.embed_tokens.index_select(&flat, 0)?;
+        if let Some(pad) = self
+            .config
+            .pad_token_id
+            .filter(|_| !self.params.vars.is_empty())
+        {
+            let is_pad = flat.eq(pad)?.unsqueeze(1)?.broadcast_as(x.shape())?;
+            x = is_pad.where_cond(&x.detach(), &x)?;
+        }
+        let mut x = x.reshape((b, t, self.config.hidden_size))?;
+        if self.config.architecture.scales_embeddings() {
+            // transformers rounds √d to the activation dtype before multiplying.
+            let normalizer = Tensor::new(&[(self.config.hidden_size as f64).sqrt()], &self.device)?
+                .to_dtype(x.dtype())?;
+            x = x.broadcast_mul(&normalizer)?;
+        }
+        Ok(x)
+    }
+
+    /// Final norm, then LM head (with Gemma-2's final soft-capping). Returns `(last_hidden, logits)`.
+    pub fn head(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let last_hidden = self.norm.forward(x)?;
+        let mut logits = self.lm_head.forward(&last_hidden)?;
+        if let Some(cap) = self.config.final_logit_softcapping {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok((last_hidden, logits))
+    }
+
+    /// Teacher-forced forward pass over `input_ids` (`[batch, seq]`, u32) with `attention_mask`
+    /// (`[batch, seq]`, 1 for real tokens, 0 for padding; any integer or float dtype). Padding may
+    /// be on either side; positions count from the start of each row. Keeps no state between calls.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<ModelOutput> {
+        let (_, t) = input_ids.dims2()?;
+        if attention_mask.dims() != input_ids.dims() {
+            return Err(Error::Config(format!(
+                "attention_mask shape {:?} does not match input_ids shape {:?}",
+                attention_mask.dims(),
+                input_ids.dims()
+            )));
+        }
+        if t > self.rotary.max_positions() {
+            return Err(Error::Config(format!(
+                "sequence length {t} exceeds the model's max_position_embeddings ({})",
+                self.rotary.max_positions()
+            )));
+        }
+        let mask_rows: Vec<Vec<u32>> = attention_mask.to_dtype(DType::U32)?.to_vec2()?;
+        let sliding = self
+            .config
+            .layer_types
+            .contains(&AttentionKind::Sliding)
+            .then_some(())
+            .and(self.config.sliding_window);
+        let masks = AttentionMasks::new(&mask_rows, sliding, self.dtype, &self.device)?;
+        let mut x = self.embed(input_ids)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &self.rotary, &masks)?;
+        }
+        let (last_hidden, logits) = self.head(&x)?;
+        Ok(ModelOutput {
+            logits,
+            last_hidden,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The differentiable building blocks of a decoder: linear projections, RMSNorm and the gated MLP.
+//!
+//! Everything here is composed from candle primitives that have a backward pass. candle's fused
+//! `ops::rms_norm` and `RmsNorm::forward` silently drop gradients (see `docs/design.md`).
+
+use candle_core::{D, DType, Module, Tensor};
+
+use super::config::Activation;
+use super::weights::Weights;
+use crate::Result;
+
+/// `y = x Wᵀ + b` with Hugging Face's `[out, in]` weight layout.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    inner: candle_nn::Linear,
+}
+
+impl Linear {
+    /// Loads `{prefix}.weight` (and `{prefix}.bias` when `bias`) with shape `[out_dim, in_dim]`.
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = if bias {
+            Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        Ok(Linear {
+            inner: candle_nn::Linear::new(weight, bias),
+        })
+    }
+
+    /// Wraps an existing weight (used for a tied LM head).
+    pub fn from_weight(weight: Tensor) -> Self {
+        Linear {
+            inner: candle_nn::Linear::new(weight, None),
+        }
+    }
+
+    /// Applies the projection to `[..., in_dim]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.inner.forward(x)?)
+    }
+}
+
+/// Root-mean-square normalization, computed in f32 as Hugging Face does:
+/// `y = x / sqrt(mean(x²) + ε) · w`, or `· (1 + w)` for Gemma.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+    add_one: bool,
+}
+
+impl RmsNorm {
+    /// Loads `{prefix}.weight` of shape `[dim]`.
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+        add_one: bool,
+    ) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: w.get(&format!("{prefix}.weight"), &[dim])?,
+            eps,
+            add_one,
+        })
+    }
+
+    /// Normalizes over the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let inv_rms = (xf.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let normed = xf.broadcast_mul(&inv_rms)?;
+        let scale = if self.add_one {
+            (self.weight.to_dtype(DType::F32)? + 1.0)?
+        } else {
+            self.weight.to_dtype(DType::F32)?
+        };
+        let y = if self.add_one {
+            // Gemma multiplies in f32 and casts afterwards.
+            normed.broadcast_mul(&scale)?.to_dtype(dtype)?
+        } else {
+            // Llama casts back to the input dtype before scaling.
+            normed
+                .to_dtype(dtype)?
+                .broadcast_mul(&scale.to_dtype(dtype)?)?
+        };
+        Ok(y)
+    }
+}
+
+/// Gated MLP: `down(act(gate(x)) ⊙ up(x))` (SwiGLU for SiLU, GeGLU for GELU).
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+    act: Activation,
+}
+
+impl Mlp {
+    /// Loads `{prefix}.{gate,up,down}_proj`.
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        dim: usize,
+        hidden: usize,
+        bias: bool,
+        act: Activation,
+    ) -> Result<Self> {
+        Ok(Mlp {
+            gate_proj: Linear::load(w, &format!("{prefix}.gate_proj"), dim, hidden, bias)?,
+            up_proj: Linear::load(w, &format!("{prefix}.up_proj"), dim, hidden, bias)?,
+            down_proj: Linear::load(w, &format!("{prefix}.down_proj"), hidden, dim, bias)?,
+            act,
+        })
+    }
+
+    /// Applies the MLP to `[..., dim]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x)?;
+        let gate = match self.act {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            // candle's `gelu` is the tanh approximation (PyTorch `approximate="tanh"`).
+            Activation::GeluTanh => gate.gelu()?,
+            Activation::Gelu => gate.gelu_erf()?,
+        };
+        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+    }
+}
