@@ -36,6 +36,9 @@ pub fn sequence_logps(
             loss_mask.dims()
         )));
     }
+    if t == 0 {
+        return Err(Error::Config("sequence_logps: empty sequences".into()));
+    }
     let device = logits.device();
     // Shift left by one: position t predicts token t + 1. The last position predicts nothing; it
     // gets label 0 and mask 0.
