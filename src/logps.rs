@@ -18,6 +18,11 @@ pub struct SequenceLogps {
     pub logps: Tensor,
     /// Number of completion tokens per sequence, `[batch]` f32.
     pub counts: Tensor,
+    /// Per-token log-probs aligned with the shifted mask: entry `t` is `log π(token t+1)`, zero where
+    /// `mask` is zero, `[batch, seq]` (differentiable). Used by token-level terms such as LD-DPO.
+    pub token_logps: Tensor,
+    /// The shifted completion mask: entry `t` is 1 when token `t+1` is a completion token, `[batch, seq]` f32.
+    pub mask: Tensor,
 }
 
 /// Computes summed completion log-probs of `input_ids` (`[batch, seq]` u32) under `logits`
