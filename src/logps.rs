@@ -62,10 +62,12 @@ pub fn sequence_logps(
         ],
         1,
     )?;
-    let token_logps = label_logprobs(logits, &labels)?;
+    let token_logps = (label_logprobs(logits, &labels)? * &mask)?;
     Ok(SequenceLogps {
-        logps: (token_logps * &mask)?.sum(1)?,
+        logps: token_logps.sum(1)?,
         counts: mask.sum(1)?,
+        token_logps,
+        mask,
     })
 }
 
