@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod logps;
 pub mod model;
+pub mod optim;
 pub mod tokenize;
 
 pub use error::{Error, Result};

@@ -1,0 +1,38 @@
+//! Global-norm gradient clipping, as `torch.nn.utils.clip_grad_norm_`.
+
+use candle_core::{Var, backprop::GradStore};
+
+use crate::Result;
+
+/// Computes the global L2 norm of the gradients of `vars` and, when `max_norm` is given and the norm
+/// exceeds it, scales every gradient by `max_norm / (norm + 1e-6)` in place. Returns the norm
+/// before clipping (what TRL logs as `grad_norm`).
+pub fn clip_grad_norm(
+    grads: &mut GradStore,
+    vars: &[(String, Var)],
+    max_norm: Option<f64>,
+) -> Result<f64> {
+    let mut total = 0f64;
+    for (_, var) in vars {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            total += g
+                .to_dtype(candle_core::DType::F64)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f64>()?;
+        }
+    }
+    let norm = total.sqrt();
+    if let Some(max) = max_norm {
+        let coef = max / (norm + 1e-6);
+        if coef < 1.0 {
+            for (_, var) in vars {
+                if let Some(g) = grads.get(var.as_tensor()) {
+                    let scaled = (g * coef)?;
+                    grads.insert(var.as_tensor(), scaled);
+                }
+            }
+        }
+    }
+    Ok(norm)
+}
