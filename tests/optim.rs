@@ -23,13 +23,15 @@ fn grads_for(vars: &[(String, Var)], grads: &[Tensor]) -> GradStore {
     total.backward().unwrap()
 }
 
-fn setup() -> (
+type Fixture = (
     std::collections::HashMap<String, Tensor>,
     Value,
     Vec<(String, Var)>,
     AdamW,
     Schedule,
-) {
+);
+
+fn setup() -> Fixture {
     let golden = load_golden(&fixture("optim/golden.safetensors"));
     let meta = golden_json();
     let vars: Vec<(String, Var)> = NAMES
