@@ -21,5 +21,6 @@ pub mod logps;
 pub mod model;
 pub mod optim;
 pub mod tokenize;
+pub mod train;
 
 pub use error::{Error, Result};
