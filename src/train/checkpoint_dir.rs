@@ -27,13 +27,11 @@ pub fn list_checkpoints(output_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     {
         let entry = entry.map_err(io(format!("listing {}", output_dir.display())))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(step) = name
+        let step = name
             .strip_prefix(PREFIX)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if entry.path().is_dir() {
-                found.push((step, entry.path()));
-            }
+            .and_then(|s| s.parse::<u64>().ok());
+        if let (Some(step), true) = (step, entry.path().is_dir()) {
+            found.push((step, entry.path()));
         }
     }
     found.sort();
