@@ -119,6 +119,29 @@ impl Attention {
         Ok((rotary.apply(&q, start)?, rotary.apply(&k, start)?, v))
     }
 
+    /// Like [`Attention::project`], with explicit per-row positions (`[batch, seq]` u32).
+    pub fn project_at(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        positions: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, _) = x.dims3()?;
+        let split = |y: Tensor, heads: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = split(self.q_proj.forward(x)?, self.num_heads)?;
+        let k = split(self.k_proj.forward(x)?, self.num_kv_heads)?;
+        let v = split(self.v_proj.forward(x)?, self.num_kv_heads)?;
+        Ok((
+            rotary.apply_at(&q, positions)?,
+            rotary.apply_at(&k, positions)?,
+            v,
+        ))
+    }
+
     /// Attends queries `q` to keys/values `k`, `v` under the additive `mask`
     /// (`[batch, 1, q_len, k_len]`) and applies the output projection.
     pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {

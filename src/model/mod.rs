@@ -5,6 +5,7 @@
 //! model holds plain tensors, so no gradient can reach it.
 
 pub mod attention;
+pub mod cached;
 pub mod config;
 pub mod decoder;
 pub mod gguf;
@@ -14,6 +15,7 @@ pub mod rotary;
 pub mod save;
 pub mod weights;
 
+pub use cached::KvCache;
 pub use config::{Activation, Architecture, AttentionKind, ModelConfig, RopeScaling};
 pub use decoder::{CausalLm, ModelOutput};
 pub use load::{LoadedModel, load_model};

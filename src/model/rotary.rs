@@ -83,6 +83,34 @@ impl Rotary {
         self.cos.dim(0).unwrap_or(0)
     }
 
+    /// Rotates `x` (`[batch, heads, seq, head_dim]`) with a position per row and step:
+    /// `positions` is `[batch, seq]` u32 (used by cached decoding, where left-padded rows start
+    /// at different positions).
+    pub fn apply_at(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, _, t, d) = x.dims4()?;
+        let flat = positions.flatten_all()?;
+        let cos = self
+            .cos
+            .index_select(&flat, 0)?
+            .reshape((b, 1, t, d / 2))?
+            .to_dtype(x.dtype())?;
+        let sin = self
+            .sin
+            .index_select(&flat, 0)?
+            .reshape((b, 1, t, d / 2))?
+            .to_dtype(x.dtype())?;
+        let x1 = x.narrow(3, 0, d / 2)?;
+        let x2 = x.narrow(3, d / 2, d / 2)?;
+        let rotated = Tensor::cat(
+            &[
+                (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?,
+                (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?,
+            ],
+            3,
+        )?;
+        Ok(rotated)
+    }
+
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
     pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         let seq = x.dim(2)?;
