@@ -1,0 +1,179 @@
+//! Text generation with a key/value cache: batched, left-padded prompts; greedy or sampled
+//! decoding; stops on EOS, stop strings or a token budget. Deterministic for a given seed: each
+//! prompt has its own random stream, so results do not depend on how prompts are batched.
+
+mod sampler;
+
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use sampler::{SamplingConfig, argmax, sample};
+
+use crate::model::CausalLm;
+use crate::tokenize::Tokenizer;
+use crate::{Error, Result};
+
+/// Decoding settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerationConfig {
+    /// Most tokens to generate per prompt.
+    pub max_new_tokens: usize,
+    /// Token selection.
+    #[serde(flatten)]
+    pub sampling: SamplingConfig,
+    /// Seed of the per-prompt random streams.
+    pub seed: u64,
+    /// Generation stops (and the text is cut) at the first of these strings.
+    pub stop_strings: Vec<String>,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        GenerationConfig {
+            max_new_tokens: 128,
+            sampling: SamplingConfig::default(),
+            seed: 0,
+            stop_strings: Vec::new(),
+        }
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-sequence token was produced (not included in the text).
+    Eos,
+    /// A stop string appeared (the text is cut before it).
+    StopString,
+    /// `max_new_tokens` were generated.
+    Length,
+}
+
+/// One prompt's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Generated token ids (EOS excluded).
+    pub tokens: Vec<u32>,
+    /// Decoded text (special tokens skipped, cut at a stop string).
+    pub text: String,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+}
+
+/// The ids that end a generation: the tokenizer's EOS plus the model config's EOS list.
+pub fn eos_ids(model: &CausalLm, tokenizer: &Tokenizer) -> Vec<u32> {
+    let mut ids = model.config().eos_token_id.clone();
+    if let Some(eos) = &tokenizer.special_tokens().eos {
+        ids.push(eos.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Generates a continuation for every prompt (token ids) in one batch.
+pub fn generate(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+) -> Result<Vec<Generation>> {
+    config.sampling.validate()?;
+    if prompts.iter().any(Vec::is_empty) {
+        return Err(Error::Config("cannot generate from an empty prompt".into()));
+    }
+    let b = prompts.len();
+    if b == 0 {
+        return Ok(Vec::new());
+    }
+    let device: &Device = model.device();
+    let eos = eos_ids(model, tokenizer);
+    let pad = tokenizer.pad_id();
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(b * width);
+    let mut mask = Vec::with_capacity(b);
+    for p in prompts {
+        let padding = width - p.len();
+        ids.extend(std::iter::repeat_n(pad, padding).chain(p.iter().copied()));
+        mask.push([vec![0u32; padding], vec![1u32; p.len()]].concat());
+    }
+    let mut rngs: Vec<ChaCha8Rng> = (0..b)
+        .map(|i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+            rng.set_stream(i as u64);
+            rng
+        })
+        .collect();
+    let mut cache = model.new_cache(b);
+    let mut logits = model.forward_cached(
+        &Tensor::from_vec(ids, (b, width), device)?,
+        &mask,
+        &mut cache,
+    )?;
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut finished: Vec<Option<FinishReason>> = vec![None; b];
+    let mut texts = vec![String::new(); b];
+    for step in 0..config.max_new_tokens {
+        let last = logits
+            .narrow(1, logits.dim(1)? - 1, 1)?
+            .squeeze(1)?
+            .to_vec2::<f32>()?;
+        let mut next = Vec::with_capacity(b);
+        let mut step_mask = Vec::with_capacity(b);
+        for row in 0..b {
+            if finished[row].is_some() {
+                next.push(pad);
+                step_mask.push(vec![0]);
+                continue;
+            }
+            let token = sample(&last[row], &config.sampling, &mut rngs[row]);
+            if eos.contains(&token) {
+                finished[row] = Some(FinishReason::Eos);
+                next.push(pad);
+                step_mask.push(vec![0]);
+                continue;
+            }
+            out[row].push(token);
+            if !config.stop_strings.is_empty() {
+                let text = tokenizer.decode(&out[row], true)?;
+                if let Some(cut) = config
+                    .stop_strings
+                    .iter()
+                    .filter_map(|s| text.find(s.as_str()))
+                    .min()
+                {
+                    texts[row] = text[..cut].to_string();
+                    finished[row] = Some(FinishReason::StopString);
+                }
+            }
+            next.push(token);
+            step_mask.push(vec![1]);
+        }
+        if finished.iter().all(Option::is_some) || step + 1 == config.max_new_tokens {
+            break;
+        }
+        logits = model.forward_cached(
+            &Tensor::from_vec(next, (b, 1), device)?,
+            &step_mask,
+            &mut cache,
+        )?;
+    }
+    (0..b)
+        .map(|row| {
+            let finish_reason = finished[row].unwrap_or(FinishReason::Length);
+            let text = match finish_reason {
+                FinishReason::StopString => std::mem::take(&mut texts[row]),
+                _ => tokenizer.decode(&out[row], true)?,
+            };
+            Ok(Generation {
+                tokens: std::mem::take(&mut out[row]),
+                text,
+                finish_reason,
+            })
+        })
+        .collect()
+}
