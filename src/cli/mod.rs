@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
+mod generate;
 mod inspect;
 
 use std::path::PathBuf;
@@ -24,11 +25,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate continuations for a prompt or a JSONL file of prompts.
+    Generate(generate::GenerateArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::InspectModel { path, json } => inspect::run(&path, json),
+        Command::Generate(args) => generate::run(args),
     }
 }
