@@ -17,6 +17,7 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod logps;
 pub mod model;
