@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod generate;
+pub mod judge;
 pub mod logps;
 pub mod model;
 pub mod optim;

@@ -1,0 +1,77 @@
+//! Judges score a response to a prompt in [0, 1]; win rates compare two models under a judge.
+//!
+//! Two kinds exist: programmatic rule checkers (the built-in benchmark's structured-output task)
+//! and a lexicon sentiment judge (VADER), hence the small trait.
+
+mod sentiment;
+
+use std::collections::BTreeMap;
+
+pub use sentiment::SentimentJudge;
+
+use crate::{Error, Result};
+
+/// A judge's verdict on one response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeScore {
+    /// Overall score in [0, 1] (higher is better).
+    pub score: f64,
+    /// Named sub-scores in [0, 1] (e.g. `content`, `structure`).
+    pub components: BTreeMap<String, f64>,
+}
+
+/// Something that scores responses deterministically.
+pub trait Judge {
+    /// A short name for reports.
+    fn name(&self) -> &str;
+    /// Scores `response` as an answer to `prompt`.
+    fn score(&self, prompt: &str, response: &str) -> JudgeScore;
+}
+
+/// Outcome counts of a pairwise comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WinRate {
+    /// Prompts where A scored higher.
+    pub wins: usize,
+    /// Prompts where the scores were equal (within `1e-9`).
+    pub ties: usize,
+    /// Prompts where B scored higher.
+    pub losses: usize,
+    /// `(wins + ties / 2) / n`.
+    pub rate: f64,
+}
+
+/// Win rate of A over B on the same prompts, counting ties as half a win.
+pub fn win_rate(
+    judge: &dyn Judge,
+    prompts: &[String],
+    a: &[String],
+    b: &[String],
+) -> Result<WinRate> {
+    if prompts.len() != a.len() || a.len() != b.len() || prompts.is_empty() {
+        return Err(Error::Config(format!(
+            "win_rate needs one response of each model per prompt: {} prompts, {} and {} responses",
+            prompts.len(),
+            a.len(),
+            b.len()
+        )));
+    }
+    let (mut wins, mut ties, mut losses) = (0, 0, 0);
+    for ((p, ra), rb) in prompts.iter().zip(a).zip(b) {
+        let (sa, sb) = (judge.score(p, ra).score, judge.score(p, rb).score);
+        if (sa - sb).abs() <= 1e-9 {
+            ties += 1;
+        } else if sa > sb {
+            wins += 1;
+        } else {
+            losses += 1;
+        }
+    }
+    let rate = (wins as f64 + ties as f64 / 2.0) / prompts.len() as f64;
+    Ok(WinRate {
+        wins,
+        ties,
+        losses,
+        rate,
+    })
+}

@@ -1,0 +1,32 @@
+//! Judges: the sentiment judge orders clearly positive above clearly negative text; win rates count
+//! ties as half; a model against itself scores exactly 0.5.
+
+use ganpo::judge::{Judge, SentimentJudge, win_rate};
+
+#[test]
+fn sentiment_judge_orders_positive_above_negative() {
+    let judge = SentimentJudge::default();
+    let good = judge.score("", "What a wonderful, delightful film. I loved it!");
+    let bad = judge.score("", "A terrible, boring film. I hated it.");
+    let neutral = judge.score("", "The film is ninety minutes long.");
+    assert!(good.score > 0.8 && bad.score < 0.2, "{good:?} {bad:?}");
+    assert!((neutral.score - 0.5).abs() < 1e-9, "{neutral:?}");
+    assert!(good.components.contains_key("compound"));
+}
+
+#[test]
+fn win_rate_counts_ties_as_half_and_self_comparison_is_even() {
+    let judge = SentimentJudge::default();
+    let prompts: Vec<String> = (0..4).map(|i| format!("p{i}")).collect();
+    let a: Vec<String> = ["great", "awful", "fine day", "okay"]
+        .map(String::from)
+        .to_vec();
+    let b: Vec<String> = ["awful", "great", "fine day", "terrible"]
+        .map(String::from)
+        .to_vec();
+    let r = win_rate(&judge, &prompts, &a, &b).unwrap();
+    assert_eq!((r.wins, r.ties, r.losses), (2, 1, 1));
+    assert_eq!(r.rate, 0.625);
+    assert_eq!(win_rate(&judge, &prompts, &a, &a).unwrap().rate, 0.5);
+    assert!(win_rate(&judge, &prompts, &a, &b[..2]).is_err());
+}
