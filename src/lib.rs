@@ -16,6 +16,7 @@
 
 pub mod cpu;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod generate;

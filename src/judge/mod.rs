@@ -3,10 +3,12 @@
 //! Two kinds exist: programmatic rule checkers (the built-in benchmark's structured-output task)
 //! and a lexicon sentiment judge (VADER), hence the small trait.
 
+mod rules;
 mod sentiment;
 
 use std::collections::BTreeMap;
 
+pub use rules::StructuredTaskJudge;
 pub use sentiment::SentimentJudge;
 
 use crate::{Error, Result};
