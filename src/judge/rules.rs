@@ -120,12 +120,12 @@ impl Judge for StructuredTaskJudge {
         if let Some(numbers) = prompt.strip_prefix("sort: ") {
             return judge_sort(numbers, response);
         }
-        if let Some(rest) = prompt.strip_prefix("list ") {
-            if let Some((n, category)) = rest.split_once(' ') {
-                if let Ok(n) = n.parse::<usize>() {
-                    return judge_list(n, category, response);
-                }
-            }
+        let list = prompt
+            .strip_prefix("list ")
+            .and_then(|rest| rest.split_once(' '));
+        if let Some((n, category)) = list.and_then(|(n, c)| n.parse::<usize>().ok().map(|n| (n, c)))
+        {
+            return judge_list(n, category, response);
         }
         if let Some(args) = prompt.strip_prefix("json ") {
             return judge_json(args, response);
