@@ -213,3 +213,27 @@ fn bad_checkpoints_give_clear_errors() {
     let err = load_err(&tmp.path().join("does-not-exist"));
     assert!(err.contains("does-not-exist"), "{err}");
 }
+
+#[test]
+fn random_init_covers_exactly_the_parameters_every_architecture_loads() {
+    use ganpo::model::{CausalLm, ModelConfig, Weights, init::random_weights};
+    for name in VARIANTS {
+        let dir = fixture(&format!("models/{name}"));
+        let config = ModelConfig::from_file(&dir.join("config.json")).unwrap();
+        let weights = random_weights(&config, 0.02, 1, &Device::Cpu).unwrap();
+        let count: usize = weights.values().map(|t| t.elem_count()).sum();
+        assert_eq!(count, config.num_parameters(), "{name}: parameter count");
+        // from_weights rejects missing and left-over tensors, so this checks the names too.
+        let w = Weights::new(
+            weights,
+            &dir,
+            Trainability::Trainable,
+            DType::F32,
+            &Device::Cpu,
+        );
+        let model = CausalLm::from_weights(config, w, DType::F32, &Device::Cpu).unwrap();
+        let ids = Tensor::new(&[[3u32, 4, 5]], &Device::Cpu).unwrap();
+        let out = model.forward(&ids, &ids.ones_like().unwrap()).unwrap();
+        assert_eq!(out.logits.dims(), &[1, 3, 96]);
+    }
+}
