@@ -14,6 +14,7 @@
 //! Losses, the GANPO discriminators, the trainer and evaluation build on these.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod cpu;
 pub mod data;
 pub mod demo;

@@ -8,7 +8,9 @@ use crate::{Error, Result};
 fn parse_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut table) => table.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -17,16 +19,24 @@ fn parse_value(raw: &str) -> toml::Value {
 pub fn apply_overrides(doc: &mut toml::Table, overrides: &[String]) -> Result<()> {
     for item in overrides {
         let (key, raw) = item.split_once('=').ok_or_else(|| {
-            Error::Config(format!("override `{item}` is not `key=value` (e.g. --set training.learning_rate=1e-6)"))
+            Error::Config(format!(
+                "override `{item}` is not `key=value` (e.g. --set training.learning_rate=1e-6)"
+            ))
         })?;
         let path: Vec<&str> = key.trim().split('.').collect();
         if path.iter().any(|p| p.is_empty()) {
-            return Err(Error::Config(format!("override `{item}` has an empty key segment")));
+            return Err(Error::Config(format!(
+                "override `{item}` has an empty key segment"
+            )));
         }
-        let (last, parents) = path.split_last().expect("split yields at least one segment");
+        let (last, parents) = path
+            .split_last()
+            .expect("split yields at least one segment");
         let mut table = &mut *doc;
         for (depth, part) in parents.iter().enumerate() {
-            let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             table = entry.as_table_mut().ok_or_else(|| {
                 Error::Config(format!(
                     "override `{item}`: `{}` is a value, not a table",

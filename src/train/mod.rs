@@ -1,5 +1,8 @@
-//! Training infrastructure: checkpoint directories, data order, metrics.
+//! Training: the preference step, its forward half, gradient accumulation, checkpoint
+//! directories, data order and metrics.
 
 pub mod checkpoint_dir;
 pub mod data_order;
+pub mod forward;
+pub mod grad_accum;
 pub mod metrics;

@@ -1,0 +1,3 @@
+//! Run configuration: a strict TOML file plus `--set key=value` overrides, resolved once.
+
+pub mod overrides;
