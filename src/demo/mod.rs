@@ -2,3 +2,4 @@
 //! on it from scratch, and preference-optimization arms compared on it.
 
 pub mod task;
+pub mod tokenizer;
