@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use minijinja::value::{Kwargs, Rest, Value, ValueKind};
+use minijinja::value::{Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Error, ErrorKind};
 
 use super::py_values::float_repr;
@@ -189,9 +189,9 @@ fn indent_arg(value: &Value) -> Result<Option<String>, Error> {
 
 /// The `tojson` filter: `tojson(ensure_ascii=False, indent=None, separators=None, sort_keys=False)`,
 /// positionally or by keyword.
-pub(super) fn tojson_filter(value: &Value, args: Rest<Value>) -> Result<Value, Error> {
+pub(super) fn tojson_filter(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
-    let mut positional: Vec<Value> = args.0;
+    let mut positional: Vec<Value> = args.0.into_iter().map(Value::from).collect();
     let kwargs = match positional.last() {
         Some(last) if last.is_kwargs() => Some(Kwargs::try_from(positional.pop().unwrap_or_default())?),
         _ => None,
