@@ -120,12 +120,23 @@ mod tests {
     #[test]
     fn nulls_are_dropped_and_reasoning_is_aliased_in_python_key_order() {
         let chat = Chat {
-            messages: vec![json!({"role": "assistant", "content": "A", "reasoning": "R", "tool_calls": null})],
+            messages: vec![
+                json!({"role": "assistant", "content": "A", "reasoning": "R", "tool_calls": null}),
+            ],
             ..Chat::default()
         };
         let normalized = chat.normalized_messages().unwrap();
         let keys: Vec<&String> = normalized[0].as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["thinking", "role", "content", "reasoning", "reasoning_content"]);
+        assert_eq!(
+            keys,
+            [
+                "thinking",
+                "role",
+                "content",
+                "reasoning",
+                "reasoning_content"
+            ]
+        );
     }
 
     #[test]

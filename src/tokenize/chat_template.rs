@@ -8,10 +8,10 @@ use std::sync::Arc;
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
+use super::SpecialTokens;
 use super::chat::Chat;
 use super::jinja_env::{self, Clock, Raised, TEMPLATE_NAME};
 use super::strftime::CivilDateTime;
-use super::SpecialTokens;
 use crate::{Error, Result};
 
 /// One chat message with plain-text content (use [`Chat`] for tool calls or structured content).
@@ -104,7 +104,10 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         special: &SpecialTokens,
     ) -> Result<String> {
-        self.render_chat(&Chat::from_messages(messages, add_generation_prompt), special)
+        self.render_chat(
+            &Chat::from_messages(messages, add_generation_prompt),
+            special,
+        )
     }
 
     /// Renders a [`Chat`] (tools, structured messages, extra variables) the way transformers'
@@ -136,7 +139,10 @@ impl ChatTemplate {
         for (name, value) in &chat.kwargs {
             context.insert(name.clone(), json(value));
         }
-        context.insert("messages".into(), minijinja::Value::from(minijinja::value::Serde(&messages)));
+        context.insert(
+            "messages".into(),
+            minijinja::Value::from(minijinja::value::Serde(&messages)),
+        );
         context.insert("tools".into(), json_list(&chat.tools));
         context.insert("documents".into(), json_list(&chat.documents));
         context.insert(
@@ -147,12 +153,14 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| Error::Tokenizer(format!("chat template: {e}")))?;
-        template.render(context).map_err(|e| match raised_message(&e) {
-            Some(message) => Error::Tokenizer(format!(
-                "the chat template rejected this conversation: {message}"
-            )),
-            None => Error::Tokenizer(format!("chat template failed to render: {e}")),
-        })
+        template
+            .render(context)
+            .map_err(|e| match raised_message(&e) {
+                Some(message) => Error::Tokenizer(format!(
+                    "the chat template rejected this conversation: {message}"
+                )),
+                None => Error::Tokenizer(format!("chat template failed to render: {e}")),
+            })
     }
 }
 
@@ -174,11 +182,18 @@ mod tests {
 
     #[test]
     fn raise_exception_surfaces_the_template_message() {
-        let t = ChatTemplate::new("{{ raise_exception('Roles must alternate, got ' ~ messages[0].role) }}")
-            .unwrap();
-        let err = t.render(&[Message::new("system", "x")], false, &special()).unwrap_err();
+        let t = ChatTemplate::new(
+            "{{ raise_exception('Roles must alternate, got ' ~ messages[0].role) }}",
+        )
+        .unwrap();
+        let err = t
+            .render(&[Message::new("system", "x")], false, &special())
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("rejected this conversation: Roles must alternate, got system"), "{text}");
+        assert!(
+            text.contains("rejected this conversation: Roles must alternate, got system"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -187,7 +202,9 @@ mod tests {
             "{{ bos_token is defined }} {{ eos_token is defined }} {{ tools is none }} {{ documents is none }}",
         )
         .unwrap();
-        let out = t.render(&[Message::new("user", "x")], false, &special()).unwrap();
+        let out = t
+            .render(&[Message::new("user", "x")], false, &special())
+            .unwrap();
         assert_eq!(out, "True False True True");
     }
 
@@ -197,7 +214,9 @@ mod tests {
         assert!(matches!(err, Error::Tokenizer(_)));
         assert!(err.to_string().contains("does not compile"), "{err}");
         let t = ChatTemplate::new("{{ messages[0].content.missing.deeper }}").unwrap();
-        let err = t.render(&[Message::new("user", "x")], false, &special()).unwrap_err();
+        let err = t
+            .render(&[Message::new("user", "x")], false, &special())
+            .unwrap_err();
         assert!(err.to_string().contains("failed to render"), "{err}");
     }
 
@@ -207,7 +226,11 @@ mod tests {
             .unwrap()
             .with_fixed_time(CivilDateTime::new(2024, 7, 26, 0, 0, 0).unwrap())
             .unwrap();
-        assert_eq!(t.render(&[Message::new("user", "x")], false, &special()).unwrap(), "26 Jul 2024");
+        assert_eq!(
+            t.render(&[Message::new("user", "x")], false, &special())
+                .unwrap(),
+            "26 Jul 2024"
+        );
     }
 
     #[test]
@@ -221,6 +244,9 @@ mod tests {
             ..Chat::default()
         }
         .with_kwarg("custom", json!({"z": 1, "a": [true, null]}));
-        assert_eq!(t.render_chat(&chat, &special()).unwrap(), "ab|{\"z\": 1, \"a\": [true, null]}");
+        assert_eq!(
+            t.render_chat(&chat, &special()).unwrap(),
+            "ab|{\"z\": 1, \"a\": [true, null]}"
+        );
     }
 }

@@ -148,7 +148,10 @@ pub(super) fn chat_templates(dir: &Path, config: &Value) -> Result<BTreeMap<Stri
             let path = entry
                 .map_err(|e| Error::io(format!("listing {}", extra_dir.display()), e))?
                 .path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if let Some(name) = name.strip_suffix(".jinja") {
                 templates.insert(name.to_owned(), read_template(&path)?);
             }

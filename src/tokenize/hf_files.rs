@@ -70,7 +70,11 @@ pub(super) fn save(tokenizer: &Tokenizer, dir: &Path) -> Result<()> {
         _ => Default::default(),
     };
     let special = &tokenizer.special;
-    for (key, token) in SPECIAL_KEYS.iter().zip([&special.bos, &special.eos, &special.pad, &special.unk]) {
+    for (key, token) in
+        SPECIAL_KEYS
+            .iter()
+            .zip([&special.bos, &special.eos, &special.pad, &special.unk])
+    {
         if let Some(t) = token {
             config.insert((*key).into(), Value::String(t.text.clone()));
         }

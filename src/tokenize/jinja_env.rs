@@ -52,7 +52,10 @@ fn raise_exception(message: Value) -> std::result::Result<Value, minijinja::Erro
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| super::py_values::py_str(&message));
-    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(Raised(message)))
+    Err(
+        minijinja::Error::new(ErrorKind::InvalidOperation, message.clone())
+            .with_source(Raised(message)),
+    )
 }
 
 /// Replaces transformers' `{% generation %}` / `{% endgeneration %}` tags (which mark assistant text for
@@ -69,7 +72,9 @@ pub(super) fn rewrite_generation_tags(source: &str) -> String {
             return out;
         };
         let inner = &tag[2..end];
-        let body = inner.trim_start_matches(['-', '+']).trim_end_matches(['-', '+']);
+        let body = inner
+            .trim_start_matches(['-', '+'])
+            .trim_end_matches(['-', '+']);
         let replacement = match body.trim() {
             "generation" => Some("if true"),
             "endgeneration" => Some("endif"),

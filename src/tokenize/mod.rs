@@ -64,7 +64,14 @@ impl std::fmt::Debug for Tokenizer {
         f.debug_struct("Tokenizer")
             .field("vocab_size", &self.vocab_size())
             .field("special", &self.special)
-            .field("chat_templates", &self.chat_templates().iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .field(
+                "chat_templates",
+                &self
+                    .chat_templates()
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>(),
+            )
             .field("add_bos_token", &self.add_bos)
             .field("add_eos_token", &self.add_eos)
             .finish()
@@ -86,7 +93,10 @@ fn probe_special_flags(inner: &tokenizers::Tokenizer, special: &SpecialTokens) -
     let Some(at) = ids.iter().position(|&id| id == SENTINEL) else {
         return (false, false);
     };
-    let bos = special.bos.as_ref().is_some_and(|b| at > 0 && ids[0] == b.id);
+    let bos = special
+        .bos
+        .as_ref()
+        .is_some_and(|b| at > 0 && ids[0] == b.id);
     let eos = special
         .eos
         .as_ref()
@@ -107,7 +117,10 @@ impl Tokenizer {
         inner.with_padding(None);
         // Only fails for invalid truncation parameters; `None` is always valid.
         let _ = inner.with_truncation(None);
-        if let Some(split) = config_json.get("split_special_tokens").and_then(|v| v.as_bool()) {
+        if let Some(split) = config_json
+            .get("split_special_tokens")
+            .and_then(|v| v.as_bool())
+        {
             inner.set_encode_special_tokens(split);
         }
         let (add_bos, add_eos) = probe_special_flags(&inner, &special);
@@ -250,7 +263,10 @@ impl Tokenizer {
     /// Renders a [`Chat`] like transformers' `apply_chat_template(..., tokenize=False)`: with tools
     /// the `tool_use` template if there is one, else the `default` template.
     pub fn apply_chat(&self, chat: &Chat) -> Result<String> {
-        let tool_use = chat.tools.as_ref().and(self.named_templates.get("tool_use"));
+        let tool_use = chat
+            .tools
+            .as_ref()
+            .and(self.named_templates.get("tool_use"));
         let template = tool_use.or(self.chat_template.as_ref()).ok_or_else(|| {
             if self.named_templates.is_empty() {
                 Error::Tokenizer(

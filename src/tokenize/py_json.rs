@@ -116,7 +116,11 @@ fn write_value(
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
         ValueKind::Number => write_number(value, out),
-        ValueKind::String => write_string(value.as_str().unwrap_or_default(), options.ensure_ascii, out),
+        ValueKind::String => write_string(
+            value.as_str().unwrap_or_default(),
+            options.ensure_ascii,
+            out,
+        ),
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
             if items.is_empty() {
@@ -193,7 +197,9 @@ pub(super) fn tojson_filter(value: &Value, args: Rest<ValueOrKwargs>) -> Result<
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
     let mut positional: Vec<Value> = args.0.into_iter().map(Value::from).collect();
     let kwargs = match positional.last() {
-        Some(last) if last.is_kwargs() => Some(Kwargs::try_from(positional.pop().unwrap_or_default())?),
+        Some(last) if last.is_kwargs() => {
+            Some(Kwargs::try_from(positional.pop().unwrap_or_default())?)
+        }
         _ => None,
     };
     if positional.len() > NAMES.len() {

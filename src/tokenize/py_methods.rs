@@ -18,7 +18,11 @@ fn strip<'a>(s: &'a str, chars: Option<&str>, left: bool, right: bool) -> &'a st
         Some(set) => set.contains(c),
         None => is_py_space(c),
     };
-    let s = if left { s.trim_start_matches(strip_char) } else { s };
+    let s = if left {
+        s.trim_start_matches(strip_char)
+    } else {
+        s
+    };
     if right {
         s.trim_end_matches(strip_char)
     } else {
@@ -85,7 +89,10 @@ mod tests {
 
     #[test]
     fn python_whitespace_includes_ascii_separators() {
-        assert_eq!(strip("\u{1c}\u{1f} pad \u{1e}\u{3000}", None, true, true), "pad");
+        assert_eq!(
+            strip("\u{1c}\u{1f} pad \u{1e}\u{3000}", None, true, true),
+            "pad"
+        );
         assert_eq!(strip("xxhixx", Some("x"), true, false), "hixx");
         let words: Vec<String> = split_whitespace(" a \u{1f} b  c ", Some(1))
             .iter()

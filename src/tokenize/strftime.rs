@@ -71,7 +71,14 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 impl CivilDateTime {
     /// A validated date and time; `month` 1–12, `day` within the month, `hour` < 24, `minute` and
     /// `second` < 60.
-    pub fn new(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Result<Self> {
+    pub fn new(
+        year: i32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Result<Self> {
         let valid = (1..=12).contains(&month)
             && day >= 1
             && day <= days_in_month(i64::from(year), month)
