@@ -8,7 +8,7 @@ use minijinja::{Environment, ErrorKind};
 
 use super::py_json::tojson_filter;
 use super::py_methods::{trim_filter, unknown_method};
-use super::py_values::{python_formatter, string_filter};
+use super::py_values::{join_filter, python_formatter, string_filter};
 use super::strftime::CivilDateTime;
 use crate::{Error, Result};
 
@@ -112,6 +112,7 @@ pub(super) fn build(source: &str, clock: Clock) -> Result<Environment<'static>> 
     env.add_filter("tojson", tojson_filter);
     env.add_filter("string", string_filter);
     env.add_filter("trim", trim_filter);
+    env.add_filter("join", join_filter);
     env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
         .map_err(|e| Error::Tokenizer(format!("chat template does not compile: {e}")))?;
     Ok(env)

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use minijinja::value::{Value, ValueKind};
+use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Error, Output, State};
 
 /// Python's `repr(float)`: the shortest digits that round-trip, in positional notation when the
@@ -181,6 +181,42 @@ pub(super) fn string_filter(value: &Value) -> Value {
     } else {
         Value::from(py_str(value))
     }
+}
+
+/// Jinja2's `join(value, d='', attribute=None)`: `str()` of each item (or of its `attribute`, a
+/// dotted path), joined by `d`.
+pub(super) fn join_filter(
+    value: &Value,
+    separator: Option<String>,
+    attribute: Option<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let separator = match separator {
+        Some(s) => Some(s),
+        None => kwargs.get::<Option<String>>("d")?,
+    };
+    let attribute = match attribute {
+        Some(a) => Some(a),
+        None => kwargs.get::<Option<String>>("attribute")?,
+    };
+    kwargs.assert_all_used()?;
+    let mut out = String::new();
+    for (i, item) in value.try_iter()?.enumerate() {
+        if i > 0 {
+            out.push_str(separator.as_deref().unwrap_or_default());
+        }
+        let item = match &attribute {
+            Some(path) => path
+                .split('.')
+                .try_fold(item, |v, part| match part.parse::<i64>() {
+                    Ok(index) => v.get_item(&Value::from(index)),
+                    Err(_) => v.get_attr(part),
+                })?,
+            None => item,
+        };
+        out.push_str(&py_str(&item));
+    }
+    Ok(Value::from(out))
 }
 
 #[cfg(test)]

@@ -140,6 +140,8 @@ EXPRESSIONS = [
      {"x": {"z": 1, "a": 2, "m": 3}}),
     ("dict_and_mapping_tests", "{{ dict(a=1) }}|{{ x is mapping }}|{{ 's' is string }}|{{ s is iterable }}"
                                "|{{ none is none }}|{{ missing is defined }}", {"x": {}, "s": "str"}),
+    ("join_prints_python_values", "{{ [1, true, none, 1.5, 'a'] | join(', ') }}|{{ messages | join('/', attribute='role') }}"
+                                  "|{{ x | join }}", {"x": ["a", "b"]}, [msg("user", "one"), msg("assistant", "two")]),
     ("undefined_prints_nothing", "[{{ messages[0].missing }}][{{ missing }}]", {}),
     ("undefined_attribute_errors", "{{ missing.attr }}", {}),
     ("messages_normalized", "{{ messages | tojson }}", {},
