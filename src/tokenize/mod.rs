@@ -1,13 +1,24 @@
 //! Tokenization: a Hugging Face `tokenizers` tokenizer plus the model's special tokens and chat
-//! template, loaded from a model directory (`tokenizer.json`, `tokenizer_config.json`) or rebuilt
-//! from GGUF metadata.
+//! templates, loaded from a model directory (`tokenizer.json`, `tokenizer_config.json`,
+//! `chat_template.jinja`, ...) or rebuilt from GGUF metadata. Encoding, decoding and chat-template
+//! rendering match transformers 5 (golden tests in tests/chat_templates.rs and tests/tokenizer_bpe.rs).
 
+mod chat;
 mod chat_template;
+mod hf_config;
 mod hf_files;
+mod jinja_env;
+mod py_json;
+mod py_methods;
+mod py_values;
+mod strftime;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use chat::Chat;
 pub use chat_template::{ChatTemplate, Message};
+pub use strftime::CivilDateTime;
 
 use crate::{Error, Result};
 
@@ -33,12 +44,17 @@ pub struct SpecialTokens {
     pub unk: Option<SpecialToken>,
 }
 
-/// A tokenizer with its special tokens and optional chat template.
+/// A tokenizer with its special tokens and optional chat templates.
 #[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     special: SpecialTokens,
+    /// The `default` chat template.
     chat_template: Option<ChatTemplate>,
+    /// Other named templates (e.g. `tool_use`, `rag`).
+    named_templates: BTreeMap<String, ChatTemplate>,
+    add_bos: bool,
+    add_eos: bool,
     /// The raw `tokenizer_config.json`, kept so that saving writes back what was loaded.
     config_json: serde_json::Value,
 }
@@ -48,14 +64,50 @@ impl std::fmt::Debug for Tokenizer {
         f.debug_struct("Tokenizer")
             .field("vocab_size", &self.vocab_size())
             .field("special", &self.special)
-            .field("chat_template", &self.chat_template.is_some())
+            .field(
+                "chat_templates",
+                &self
+                    .chat_templates()
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>(),
+            )
+            .field("add_bos_token", &self.add_bos)
+            .field("add_eos_token", &self.add_eos)
             .finish()
     }
 }
 
+/// Whether the post-processor (what `encode(text, true)` runs) puts BOS before and EOS after the text.
+/// It probes with a one-token encoding whose id cannot occur in a vocabulary.
+fn probe_special_flags(inner: &tokenizers::Tokenizer, special: &SpecialTokens) -> (bool, bool) {
+    const SENTINEL: u32 = u32::MAX;
+    let probe = tokenizers::Encoding::from_tokens(
+        vec![tokenizers::Token::new(SENTINEL, String::new(), (0, 0))],
+        0,
+    );
+    let Ok(encoding) = inner.post_process(probe, None, true) else {
+        return (false, false);
+    };
+    let ids = encoding.get_ids();
+    let Some(at) = ids.iter().position(|&id| id == SENTINEL) else {
+        return (false, false);
+    };
+    let bos = special
+        .bos
+        .as_ref()
+        .is_some_and(|b| at > 0 && ids[0] == b.id);
+    let eos = special
+        .eos
+        .as_ref()
+        .is_some_and(|e| at + 1 < ids.len() && ids[ids.len() - 1] == e.id);
+    (bos, eos)
+}
+
 impl Tokenizer {
     /// Builds a tokenizer from its parts. Padding and truncation configured inside the
-    /// `tokenizers` object are switched off: ganpo pads and truncates itself.
+    /// `tokenizers` object are switched off (transformers ignores them too unless asked; ganpo pads
+    /// and truncates itself), and `split_special_tokens` from the config is honoured.
     pub fn from_parts(
         mut inner: tokenizers::Tokenizer,
         special: SpecialTokens,
@@ -65,12 +117,44 @@ impl Tokenizer {
         inner.with_padding(None);
         // Only fails for invalid truncation parameters; `None` is always valid.
         let _ = inner.with_truncation(None);
+        if let Some(split) = config_json
+            .get("split_special_tokens")
+            .and_then(|v| v.as_bool())
+        {
+            inner.set_encode_special_tokens(split);
+        }
+        let (add_bos, add_eos) = probe_special_flags(&inner, &special);
         Tokenizer {
             inner,
             special,
             chat_template,
+            named_templates: BTreeMap::new(),
+            add_bos,
+            add_eos,
             config_json,
         }
+    }
+
+    /// Adds a named chat template; `default` replaces the main one. transformers picks `tool_use`
+    /// over `default` when tools are given.
+    pub fn with_chat_template(mut self, name: &str, template: ChatTemplate) -> Self {
+        if name == "default" {
+            self.chat_template = Some(template);
+        } else {
+            self.named_templates.insert(name.to_owned(), template);
+        }
+        self
+    }
+
+    /// Pins `strftime_now` in every chat template to `time` (see [`ChatTemplate::with_fixed_time`]).
+    pub fn with_fixed_template_time(mut self, time: CivilDateTime) -> Result<Self> {
+        if let Some(t) = self.chat_template.take() {
+            self.chat_template = Some(t.with_fixed_time(time)?);
+        }
+        for t in self.named_templates.values_mut() {
+            *t = t.clone().with_fixed_time(time)?;
+        }
+        Ok(self)
     }
 
     /// Loads `tokenizer.json`, `tokenizer_config.json` (special tokens, `chat_template`) and a
@@ -85,7 +169,9 @@ impl Tokenizer {
     }
 
     /// Encodes text into token ids. With `add_special_tokens` the tokenizer's post-processor runs
-    /// (e.g. Llama's BOS); ganpo's data pipeline calls it with `false` and adds BOS/EOS itself.
+    /// (e.g. Llama's BOS); ganpo's data pipeline calls it with `false` and adds BOS/EOS itself
+    /// according to [`Tokenizer::add_bos_token`] / [`Tokenizer::add_eos_token`]. Special tokens
+    /// written inside `text` become their ids, as in transformers.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
         let enc = self
             .inner
@@ -94,7 +180,8 @@ impl Tokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Decodes token ids into text.
+    /// Decodes token ids into text, without transformers' `clean_up_tokenization_spaces` (off by
+    /// default in transformers 5 and never applied to BPE tokenizers).
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner
             .decode(ids, skip_special_tokens)
@@ -131,23 +218,68 @@ impl Tokenizer {
             .unwrap_or(0)
     }
 
-    /// The chat template, if the model has one.
+    /// Whether `tokenizer(text)` in transformers (and [`Tokenizer::encode`] with special tokens)
+    /// starts with the BOS token. This is what the `tokenizer.json` post-processor does:
+    /// transformers 5 drops `add_bos_token` from tokenizer_config.json whenever tokenizer.json
+    /// exists (`_from_pretrained`), so the config flag alone does not decide it.
+    pub fn add_bos_token(&self) -> bool {
+        self.add_bos
+    }
+
+    /// Whether `tokenizer(text)` ends with the EOS token (see [`Tokenizer::add_bos_token`]).
+    pub fn add_eos_token(&self) -> bool {
+        self.add_eos
+    }
+
+    /// The `default` chat template, if the model has one.
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
         self.chat_template.as_ref()
     }
 
-    /// Renders `messages` with the model's chat template, passing `bos_token` and `eos_token`.
+    /// A chat template by name (`default`, `tool_use`, ...).
+    pub fn chat_template_named(&self, name: &str) -> Option<&ChatTemplate> {
+        match name {
+            "default" => self.chat_template.as_ref(),
+            _ => self.named_templates.get(name),
+        }
+    }
+
+    /// Every chat template with its name, `default` first.
+    pub fn chat_templates(&self) -> Vec<(&str, &ChatTemplate)> {
+        let default = self.chat_template.iter().map(|t| ("default", t));
+        let named = self.named_templates.iter().map(|(n, t)| (n.as_str(), t));
+        default.chain(named).collect()
+    }
+
+    /// Renders `messages` with the model's default chat template; see [`Tokenizer::apply_chat`].
     pub fn apply_chat_template(
         &self,
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String> {
-        let template = self.chat_template.as_ref().ok_or_else(|| {
-            Error::Tokenizer(
-                "this model has no chat template; use plain-text prompts or a model with `chat_template` in tokenizer_config.json".into(),
-            )
+        self.apply_chat(&Chat::from_messages(messages, add_generation_prompt))
+    }
+
+    /// Renders a [`Chat`] like transformers' `apply_chat_template(..., tokenize=False)`: with tools
+    /// the `tool_use` template if there is one, else the `default` template.
+    pub fn apply_chat(&self, chat: &Chat) -> Result<String> {
+        let tool_use = chat
+            .tools
+            .as_ref()
+            .and(self.named_templates.get("tool_use"));
+        let template = tool_use.or(self.chat_template.as_ref()).ok_or_else(|| {
+            if self.named_templates.is_empty() {
+                Error::Tokenizer(
+                    "this model has no chat template; use plain-text prompts or a model with `chat_template` in tokenizer_config.json".into(),
+                )
+            } else {
+                let names: Vec<&str> = self.named_templates.keys().map(String::as_str).collect();
+                Error::Tokenizer(format!(
+                    "this model has chat templates named {names:?} but none called `default`; pick one with `chat_template_named`"
+                ))
+            }
         })?;
-        template.render(messages, add_generation_prompt, &self.special)
+        template.render_chat(chat, &self.special)
     }
 
     /// The underlying `tokenizers` object.
