@@ -151,7 +151,8 @@ fn continue_final_message(
 
 #[cfg(test)]
 mod tests {
-    use super::common_prefix;
+    use super::{common_prefix, continue_final_message};
+    use crate::tokenize::{ChatTemplate, Message, SpecialTokens, Tokenizer};
 
     #[test]
     fn common_prefix_compares_characters() {
@@ -159,5 +160,42 @@ mod tests {
         assert_eq!(common_prefix("ab", "abc"), "ab");
         assert_eq!(common_prefix("abc", "ab"), "ab");
         assert_eq!(common_prefix("é", "è"), "");
+    }
+
+    /// Expected strings from transformers 5.24:
+    /// `tok.apply_chat_template(messages, chat_template=t, tokenize=False, continue_final_message=True)`
+    /// with `messages = [user "hi", assistant "The quick\n"]`.
+    #[test]
+    fn continue_final_message_matches_transformers() {
+        let messages = [
+            Message::new("user", "hi"),
+            Message::new("assistant", "The quick\n"),
+        ];
+        let cases = [
+            // The template trims the content and no space follows: the trailing newline goes.
+            (
+                "{% for m in messages %}[{{ m.role }}] {{ m.content | trim }}\n<end>\n{% endfor %}",
+                "[user] hi\n<end>\n[assistant] The quick",
+            ),
+            // A space follows the trimmed content, so the marker looks untouched: text kept as is.
+            (
+                "{% for m in messages %}[{{ m.role }}] {{ m.content | trim }} <end>\n{% endfor %}",
+                "[user] hi <end>\n[assistant] The quick\n",
+            ),
+            (
+                "{% for m in messages %}[{{ m.role }}] {{ m.content }}<end>\n{% endfor %}",
+                "[user] hi<end>\n[assistant] The quick\n",
+            ),
+        ];
+        for (template, expected) in cases {
+            let tokenizer = Tokenizer::from_parts(
+                tokenizers::Tokenizer::new(tokenizers::models::wordlevel::WordLevel::default()),
+                SpecialTokens::default(),
+                Some(ChatTemplate::new(template).unwrap()),
+                serde_json::json!({}),
+            );
+            let rendered = continue_final_message(&tokenizer, &messages, "x:1").unwrap();
+            assert_eq!(rendered, expected, "{template}");
+        }
     }
 }
