@@ -60,8 +60,8 @@ impl PreferenceDataset {
         Self::from_records(read_records(path)?, tokenizer, config)
     }
 
-    /// Tokenizes `records` (in parallel; the order is kept). Fails on the first bad record, or
-    /// when every pair is dropped; otherwise dropped pairs are listed in the summary.
+    /// Tokenizes `records` (in parallel; the order is kept). Fails on the first bad record in file
+    /// order, or when every pair is dropped; otherwise dropped pairs are listed in the summary.
     pub fn from_records(
         records: Vec<Record>,
         tokenizer: &Tokenizer,
@@ -70,10 +70,12 @@ impl PreferenceDataset {
         config.validate()?;
         let count = records.len();
         let locations: Vec<String> = records.iter().map(|r| r.location.clone()).collect();
-        let prepared: Vec<Prepared> = records
+        // Every record is prepared, so that the error reported is the first in file order.
+        let prepared: Vec<Result<Prepared>> = records
             .into_par_iter()
             .map(|record| prepare(record, tokenizer, config))
-            .collect::<Result<_>>()?;
+            .collect();
+        let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_>>()?;
         let mut summary = DataSummary {
             records: count,
             ..DataSummary::default()

@@ -58,7 +58,8 @@ pub(super) fn parse_line(line: &str, location: String) -> Result<Record> {
         Error::data(
             &location,
             format!(
-                "invalid JSON at column {}: {problem}; each line must be one JSON object",
+                "invalid JSON at column {}: {problem}; each line must be one JSON object \
+                 (JSON Lines; a file holding a single JSON array is not supported)",
                 e.column()
             ),
         )
