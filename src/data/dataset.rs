@@ -68,6 +68,9 @@ impl PreferenceDataset {
         config: &DataConfig,
     ) -> Result<Self> {
         config.validate()?;
+        if records.is_empty() {
+            return Err(Error::Config("no preference records to tokenize".into()));
+        }
         let count = records.len();
         let locations: Vec<String> = records.iter().map(|r| r.location.clone()).collect();
         // Every record is prepared, so that the error reported is the first in file order.

@@ -192,3 +192,20 @@ fn parquet_errors_name_the_column_or_row() {
     let fake = read_records(&fake).unwrap_err().to_string();
     assert!(fake.contains("cannot read as Parquet"), "{fake}");
 }
+
+/// Records are tokenized in parallel, yet the error reported is the first bad record in the file.
+#[test]
+fn the_first_bad_record_in_file_order_is_reported() {
+    let bad = r#"{"chosen": "blue", "rejected": "green"}"#;
+    let text = format!("{GOOD}\n{}{bad}\n", format!("{GOOD}\n").repeat(200)) + &format!("{bad}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_jsonl(&dir, "train.jsonl", &text);
+    let golden = golden();
+    let err = PreferenceDataset::load(&path, &tokenizer(&golden), &DataConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}:202: ", path.display())),
+        "{err}"
+    );
+}
