@@ -50,7 +50,7 @@ impl DiscriminatorConfig {
                 self.width, self.heads, self.max_positions
             ));
         }
-        if self.width % self.heads != 0 {
+        if !self.width.is_multiple_of(self.heads) {
             return bad(format!(
                 "heads ({}) must divide width ({})",
                 self.heads, self.width

@@ -45,7 +45,14 @@ fn bits(t: &Tensor) -> Vec<u32> {
 }
 
 fn max_abs(t: &Tensor) -> f32 {
-    t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    t.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 #[test]
@@ -77,11 +84,16 @@ fn discriminator_step_never_reaches_the_policy_and_trains_every_parameter() {
     }
     let loss = (step.losses.plus.mean(0).unwrap() + step.losses.minus.mean(0).unwrap()).unwrap();
     let grads = loss.backward().unwrap();
-    assert!(grads.get(&policy).is_none(), "a discriminator loss reached the policy");
+    assert!(
+        grads.get(&policy).is_none(),
+        "a discriminator loss reached the policy"
+    );
     let mut disc_vars = Vec::new();
     for (which, d) in [("D+", &plus), ("D-", &minus)] {
         for (name, var) in d.named_vars() {
-            let grad = grads.get(&var).unwrap_or_else(|| panic!("{which} {name}: no gradient"));
+            let grad = grads
+                .get(&var)
+                .unwrap_or_else(|| panic!("{which} {name}: no gradient"));
             assert!(max_abs(grad) > 0.0, "{which} {name}: zero gradient");
             disc_vars.push((name, var));
         }
@@ -90,7 +102,10 @@ fn discriminator_step_never_reaches_the_policy_and_trains_every_parameter() {
     // The discriminators' own optimizer step changes them and leaves the policy bit-identical.
     let before: Vec<_> = disc_vars.iter().map(|(_, v)| bits(v.as_tensor())).collect();
     let vars = disc_vars.iter().map(|(_, v)| v.clone()).collect();
-    candle_nn::SGD::new(vars, 0.1).unwrap().step(&grads).unwrap();
+    candle_nn::SGD::new(vars, 0.1)
+        .unwrap()
+        .step(&grads)
+        .unwrap();
     assert_eq!(bits(policy.as_tensor()), policy_before);
     for ((name, var), old) in disc_vars.iter().zip(before) {
         assert_ne!(bits(var.as_tensor()), old, "{name} did not move");
@@ -101,7 +116,10 @@ fn discriminator_step_never_reaches_the_policy_and_trains_every_parameter() {
     let grads = g.mean(0).unwrap().backward().unwrap();
     assert!(max_abs(grads.get(&policy).expect("L_G reaches the policy")) > 0.0);
     for (name, var) in &disc_vars {
-        assert!(grads.get(var).is_none(), "L_G reached discriminator parameter {name}");
+        assert!(
+            grads.get(var).is_none(),
+            "L_G reached discriminator parameter {name}"
+        );
     }
 }
 
@@ -117,7 +135,11 @@ fn eval_forward_is_deterministic_and_changes_no_state() {
     assert_eq!(bits(&e1), bits(&frozen));
     assert_eq!(d.dropout_rng(), rng);
     for (key, value) in d.spectral_state() {
-        assert_eq!(bits(&value), bits(&state[&key]), "{key} changed in eval mode");
+        assert_eq!(
+            bits(&value),
+            bits(&state[&key]),
+            "{key} changed in eval mode"
+        );
     }
 
     // Training mode: dropout is active and every u/v moves (but head.2's u, a unit vector in ℝ¹).
@@ -129,7 +151,11 @@ fn eval_forward_is_deterministic_and_changes_no_state() {
             assert_eq!(bits(&value.abs().unwrap()), [1f32.to_bits()], "{key}");
             continue;
         }
-        assert_ne!(bits(&value), bits(&state[&key]), "{key} did not advance in training mode");
+        assert_ne!(
+            bits(&value),
+            bits(&state[&key]),
+            "{key} did not advance in training mode"
+        );
     }
 }
 
@@ -139,8 +165,15 @@ fn training_forward_is_seeded_and_resumes_bit_exactly() {
     let (mut a, mut b) = (disc(31, 0.1), disc(31, 0.1));
     let ta = a.forward(&x, &mask, Mode::Train).unwrap();
     let tb = b.forward(&x, &mask, Mode::Train).unwrap();
-    assert_eq!(bits(&ta), bits(&tb), "same seed, same dropout masks and u/v");
-    assert_ne!(bits(&ta), bits(&disc(32, 0.1).forward(&x, &mask, Mode::Train).unwrap()));
+    assert_eq!(
+        bits(&ta),
+        bits(&tb),
+        "same seed, same dropout masks and u/v"
+    );
+    assert_ne!(
+        bits(&ta),
+        bits(&disc(32, 0.1).forward(&x, &mask, Mode::Train).unwrap())
+    );
 
     // Checkpoint a (parameters, u/v, dropout state) into a fresh discriminator; both continue alike.
     let mut resumed = disc(99, 0.1);
@@ -158,17 +191,40 @@ fn padded_positions_are_ignored_only_under_a_mask() {
     let noise = randn(41, &[1, 2, D]);
     let row = x.narrow(0, 1, 1).unwrap();
     let row = Tensor::cat(&[&row.narrow(1, 0, 4).unwrap(), &noise], 1).unwrap();
-    let parts = [&x.narrow(0, 0, 1).unwrap(), &row, &x.narrow(0, 2, 1).unwrap()];
+    let parts = [
+        &x.narrow(0, 0, 1).unwrap(),
+        &row,
+        &x.narrow(0, 2, 1).unwrap(),
+    ];
     let x2 = Tensor::cat(&parts, 0).unwrap();
     let mut d = disc(42, 0.0);
-    let a = d.forward(&x, &mask, Mode::Eval).unwrap().to_vec1::<f32>().unwrap();
-    let b = d.forward(&x2, &mask, Mode::Eval).unwrap().to_vec1::<f32>().unwrap();
-    assert!((a[1] - b[1]).abs() <= 1e-6 * a[1].abs().max(1.0), "{a:?} vs {b:?}");
+    let a = d
+        .forward(&x, &mask, Mode::Eval)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let b = d
+        .forward(&x2, &mask, Mode::Eval)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(
+        (a[1] - b[1]).abs() <= 1e-6 * a[1].abs().max(1.0),
+        "{a:?} vs {b:?}"
+    );
     assert_eq!((a[0], a[2]), (b[0], b[2]));
     // The authors' unmasked discriminator sees the padding.
     let ones = mask.ones_like().unwrap();
-    let a = d.forward(&x, &ones, Mode::Eval).unwrap().to_vec1::<f32>().unwrap();
-    let b = d.forward(&x2, &ones, Mode::Eval).unwrap().to_vec1::<f32>().unwrap();
+    let a = d
+        .forward(&x, &ones, Mode::Eval)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let b = d
+        .forward(&x2, &ones, Mode::Eval)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     assert!((a[1] - b[1]).abs() > 1e-4, "{a:?} vs {b:?}");
 }
 
@@ -191,9 +247,15 @@ fn bad_inputs_are_typed_errors() {
         assert!(matches!(err, Error::Data { .. }), "{err}");
     }
     let wrong_width = randn(53, &[B, T, D + 1]);
-    assert!(matches!(d.forward(&wrong_width, &mask, Mode::Eval), Err(Error::Data { .. })));
+    assert!(matches!(
+        d.forward(&wrong_width, &mask, Mode::Eval),
+        Err(Error::Data { .. })
+    ));
     let rank2 = randn(54, &[B, D]);
-    assert!(matches!(d.forward(&rank2, &mask, Mode::Eval), Err(Error::Data { .. })));
+    assert!(matches!(
+        d.forward(&rank2, &mask, Mode::Eval),
+        Err(Error::Data { .. })
+    ));
     // A rejected call must not have advanced any state.
     assert_eq!(d.dropout_rng().draws, 0);
 }

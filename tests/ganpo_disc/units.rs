@@ -13,18 +13,31 @@ use ganpo::ganpo::{
 };
 
 fn vec1(t: &Tensor) -> Vec<f64> {
-    t.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap()
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 #[test]
 fn config_defaults_are_the_authors_and_parsing_is_strict() {
     let c: DiscriminatorConfig = toml::from_str("").unwrap();
-    assert_eq!((c.width, c.depth, c.heads, c.max_positions), (512, 2, 8, 2048));
+    assert_eq!(
+        (c.width, c.depth, c.heads, c.max_positions),
+        (512, 2, 8, 2048)
+    );
     assert_eq!(c.dropout, 0.1);
     let c: DiscriminatorConfig = toml::from_str("depth = 3\ndropout = 0.0").unwrap();
     assert_eq!((c.depth, c.dropout, c.width), (3, 0.0, 512));
     assert!(toml::from_str::<DiscriminatorConfig>("widht = 256").is_err());
-    for bad in ["heads = 7", "dropout = 1.0", "width = 0", "max_positions = 0"] {
+    for bad in [
+        "heads = 7",
+        "dropout = 1.0",
+        "width = 0",
+        "max_positions = 0",
+    ] {
         let c: DiscriminatorConfig = toml::from_str(bad).unwrap();
         assert!(matches!(c.validate(), Err(Error::Config(_))), "{bad}");
     }
@@ -50,8 +63,15 @@ fn fresh_discriminator_is_initialized_as_torch_does() {
     // TransformerEncoder deep-copies one layer; the authors re-initialize only nn.Linear modules.
     let layer = |i: usize, n: &str| get(&format!("transformer.layers.{i}.{n}"));
     for i in 1..3 {
-        assert_eq!(layer(i, "self_attn.in_proj_weight"), layer(0, "self_attn.in_proj_weight"));
-        for n in ["linear1.weight", "linear2.weight", "self_attn.out_proj.weight"] {
+        assert_eq!(
+            layer(i, "self_attn.in_proj_weight"),
+            layer(0, "self_attn.in_proj_weight")
+        );
+        for n in [
+            "linear1.weight",
+            "linear2.weight",
+            "self_attn.out_proj.weight",
+        ] {
             assert_ne!(layer(i, n), layer(0, n), "{n}");
         }
     }
@@ -71,7 +91,10 @@ fn fresh_discriminator_is_initialized_as_torch_does() {
             let dims = value.dims();
             let bound = (6.0 / (dims[0] + dims[1]) as f64).sqrt();
             let max = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            assert!(max <= bound && max > 0.9 * bound, "{name}: max {max}, bound {bound}");
+            assert!(
+                max <= bound && max > 0.9 * bound,
+                "{name}: max {max}, bound {bound}"
+            );
         }
     }
 }
@@ -80,20 +103,26 @@ fn fresh_discriminator_is_initialized_as_torch_does() {
 fn power_iteration_converges_to_the_largest_singular_value() {
     // WᵀW = [[10, 6], [6, 10]]: singular values 4 and 2.
     let dev = Device::Cpu;
-    let w = Var::from_tensor(&Tensor::new(&[[3f64, 1.], [1., 3.], [0., 0.]], &dev).unwrap()).unwrap();
+    let w =
+        Var::from_tensor(&Tensor::new(&[[3f64, 1.], [1., 3.], [0., 0.]], &dev).unwrap()).unwrap();
     let b = Var::from_tensor(&Tensor::zeros(3, DType::F64, &dev).unwrap()).unwrap();
     let u = Tensor::new(&[0.6f64, 0.0, 0.8], &dev).unwrap();
     let v = Tensor::new(&[1f64, 0.0], &dev).unwrap();
     let mut layer = SpectralLinear::new(w, b, u, v).unwrap();
     let sigma = |l: &SpectralLinear| vec1(&l.sigma(Mode::Eval).unwrap())[0];
-    assert!((sigma(&layer) - 1.8).abs() < 1e-12, "σ from the stored u, v: uᵀWv = 0.6·3");
+    assert!(
+        (sigma(&layer) - 1.8).abs() < 1e-12,
+        "σ from the stored u, v: uᵀWv = 0.6·3"
+    );
     let x = Tensor::new(&[[1f64, -1.]], &dev).unwrap();
     for _ in 0..40 {
         layer.forward(&x, Mode::Train).unwrap();
     }
     assert!((sigma(&layer) - 4.0).abs() < 1e-9, "σ = {}", sigma(&layer));
     // W/σ maps the top right-singular vector (1, 1)/√2 to a unit vector.
-    let y = layer.forward(&Tensor::new(&[[1f64, 1.]], &dev).unwrap(), Mode::Eval).unwrap();
+    let y = layer
+        .forward(&Tensor::new(&[[1f64, 1.]], &dev).unwrap(), Mode::Eval)
+        .unwrap();
     let norm = vec1(&y).iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((norm - 2f64.sqrt()).abs() < 1e-9, "{norm}");
 }
@@ -103,9 +132,17 @@ fn bce_is_exact_at_zero_and_finite_at_extremes() {
     let z = Var::from_tensor(&Tensor::zeros(2, DType::F64, &Device::Cpu).unwrap()).unwrap();
     for (target, slope) in [(1.0, -0.5), (0.0, 0.5)] {
         let loss = bce_with_logits(z.as_tensor(), target).unwrap();
-        assert!(vec1(&loss).iter().all(|l| (l - std::f64::consts::LN_2).abs() < 1e-15));
+        assert!(
+            vec1(&loss)
+                .iter()
+                .all(|l| (l - std::f64::consts::LN_2).abs() < 1e-15)
+        );
         let grads = loss.sum_all().unwrap().backward().unwrap();
-        assert_eq!(vec1(grads.get(&z).unwrap()), [slope, slope], "target {target}");
+        assert_eq!(
+            vec1(grads.get(&z).unwrap()),
+            [slope, slope],
+            "target {target}"
+        );
     }
     let z = Tensor::new(&[1000f32, -1000.], &Device::Cpu).unwrap();
     assert_eq!(vec1(&bce_with_logits(&z, 1.0).unwrap()), [0.0, 1000.0]);
@@ -171,7 +208,9 @@ fn running_means_copy_first_then_average_and_round_trip() {
     assert!(means.get().is_none() && means.require().is_err());
     assert_eq!(means.update(&b(1.0)), b(1.0));
     let after = means.update(&b(11.0));
-    assert!((after.plus_policy - 2.0).abs() < 1e-12 && (after.minus_ref_rejected + 6.0).abs() < 1e-12);
+    assert!(
+        (after.plus_policy - 2.0).abs() < 1e-12 && (after.minus_ref_rejected + 6.0).abs() < 1e-12
+    );
     let json = serde_json::to_string(&means).unwrap();
     let restored: RunningMeans = serde_json::from_str(&json).unwrap();
     assert_eq!(restored, means);
@@ -187,7 +226,11 @@ fn dropout_masks_are_seeded_and_keep_the_right_fraction() {
     assert!((kept - 0.9).abs() < 0.005, "kept {kept}");
     let m2 = a.keep_mask(200_000, 0.1);
     assert_ne!(m1, m2, "successive masks differ");
-    assert_eq!(DropoutRng::new(7).keep_mask(200_000, 0.1), m1, "same seed, same mask");
+    assert_eq!(
+        DropoutRng::new(7).keep_mask(200_000, 0.1),
+        m1,
+        "same seed, same mask"
+    );
     assert_ne!(DropoutRng::new(8).keep_mask(200_000, 0.1), m1);
 }
 
@@ -213,11 +256,20 @@ fn save_and_load_round_trip_and_reject_mismatched_state() {
     let mut missing: HashMap<_, _> = a.clone();
     missing.remove("head.0.weight_u");
     let mut extra = a.clone();
-    extra.insert("transformer.layers.1.norm1.bias".into(), a["head.0.bias"].clone());
+    extra.insert(
+        "transformer.layers.1.norm1.bias".into(),
+        a["head.0.bias"].clone(),
+    );
     let mut reshaped = a.clone();
-    reshaped.insert("pos_embedding".into(), Tensor::zeros((1, 9, 16), DType::F32, &Device::Cpu).unwrap());
+    reshaped.insert(
+        "pos_embedding".into(),
+        Tensor::zeros((1, 9, 16), DType::F32, &Device::Cpu).unwrap(),
+    );
     for bad in [missing, extra, reshaped] {
-        assert!(matches!(loaded.set_tensors(&bad), Err(Error::Checkpoint(_))));
+        assert!(matches!(
+            loaded.set_tensors(&bad),
+            Err(Error::Checkpoint(_))
+        ));
     }
     let deeper = DiscriminatorConfig { depth: 2, ..cfg };
     assert!(Discriminator::load(&path, &deeper, 8, 0, DType::F32, &Device::Cpu).is_err());
