@@ -10,8 +10,10 @@
 //!    loaded from Hugging Face directories or GGUF files, returning logits and last hidden states.
 //! 4. [`logps`]: the one place where labels are shifted and masks applied: per-sequence summed
 //!    completion log-probs and token counts.
+//! 5. [`ganpo`]: the latent adversarial regularizer: discriminators over hidden-state sequences,
+//!    their running-mean baselines and the relativistic discriminator and generator losses.
 //!
-//! Losses, the GANPO discriminators, the trainer and evaluation build on these.
+//! Preference losses, the trainer and evaluation build on these.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -20,6 +22,7 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod eval;
+pub mod ganpo;
 pub mod generate;
 pub mod judge;
 pub mod logps;

@@ -1,0 +1,345 @@
+//! The GANPO discriminator: a small spectrally normalized transformer that maps a sequence of hidden
+//! states `[B, T, d]` to one logit per sequence.
+//!
+//! `SN-Linear(d → width)` → `+ positional embedding` → `depth` pre-LN encoder layers → masked mean
+//! pool → `SN-Linear(width → width)` → GELU → `SN-Linear(width → 1)`, as the authors'
+//! `TransformerDiscriminator` (arXiv 2601.22083, github.com/enyijiang/GANPO). Its parameters live in
+//! their own `VarMap`, so which optimizer updates them is a fact of the data, not of a flag.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+
+use super::config::DiscriminatorConfig;
+use super::encoder::{EncoderLayer, EncoderLayerParams};
+use super::gelu::gelu;
+use super::init::initial_tensors;
+use super::layout::{Role, SPECTRAL_LAYERS, layer_prefix, tensor_specs};
+use super::mode::Mode;
+use super::pooling_mask::PoolingMask;
+use super::rng::{DropoutRng, SplitMix64};
+use super::spectral_norm::SpectralLinear;
+use crate::{Error, Result};
+
+/// One discriminator (the paper's D⁺ or D⁻).
+pub struct Discriminator {
+    config: DiscriminatorConfig,
+    input_dim: usize,
+    varmap: VarMap,
+    vars: HashMap<String, Var>,
+    spectral: [SpectralLinear; 3],
+    layers: Vec<EncoderLayer>,
+    dropout_rng: DropoutRng,
+    dtype: DType,
+    device: Device,
+}
+
+impl Discriminator {
+    /// A freshly initialized discriminator. `seed` determines the initial tensors and the dropout
+    /// masks; give D⁺ and D⁻ different seeds.
+    pub fn new(
+        config: &DiscriminatorConfig,
+        input_dim: usize,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let tensors = initial_tensors(config, input_dim, seed)?;
+        let dropout_seed = SplitMix64::new(seed ^ 0x6761_6E70_6F2D_6470).next_u64();
+        Self::from_tensors(config, input_dim, &tensors, dropout_seed, dtype, device)
+    }
+
+    /// A discriminator holding `tensors` (parameters and u/v, PyTorch `state_dict` names, any float
+    /// dtype), cast to `dtype` on `device`. Extra keys are an error, as are missing ones.
+    pub fn from_tensors(
+        config: &DiscriminatorConfig,
+        input_dim: usize,
+        tensors: &HashMap<String, Tensor>,
+        dropout_seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        if input_dim == 0 {
+            return Err(Error::Config(
+                "discriminator input_dim must be positive".into(),
+            ));
+        }
+        check_keys(config, input_dim, tensors)?;
+        let varmap = VarMap::new();
+        let mut vars = HashMap::new();
+        let mut state = HashMap::new();
+        for spec in tensor_specs(config, input_dim) {
+            let t = tensors[&spec.name].to_dtype(dtype)?.to_device(device)?;
+            match spec.role {
+                Role::Parameter => {
+                    let var = Var::from_tensor(&t.detach())?;
+                    vars.insert(spec.name.clone(), var.clone());
+                    varmap_insert(&varmap, spec.name, var)?;
+                }
+                Role::SpectralState => {
+                    state.insert(spec.name, t);
+                }
+            }
+        }
+        let spectral_layer = |p: &str| -> Result<SpectralLinear> {
+            SpectralLinear::new(
+                vars[&format!("{p}.weight_orig")].clone(),
+                vars[&format!("{p}.bias")].clone(),
+                state[&format!("{p}.weight_u")].clone(),
+                state[&format!("{p}.weight_v")].clone(),
+            )
+        };
+        let spectral = [
+            spectral_layer(SPECTRAL_LAYERS[0])?,
+            spectral_layer(SPECTRAL_LAYERS[1])?,
+            spectral_layer(SPECTRAL_LAYERS[2])?,
+        ];
+        let layers = (0..config.depth)
+            .map(|i| {
+                let p = layer_prefix(i);
+                let v = |n: &str| vars[&format!("{p}.{n}")].clone();
+                let params = EncoderLayerParams {
+                    in_proj_weight: v("self_attn.in_proj_weight"),
+                    in_proj_bias: v("self_attn.in_proj_bias"),
+                    out_proj_weight: v("self_attn.out_proj.weight"),
+                    out_proj_bias: v("self_attn.out_proj.bias"),
+                    linear1_weight: v("linear1.weight"),
+                    linear1_bias: v("linear1.bias"),
+                    linear2_weight: v("linear2.weight"),
+                    linear2_bias: v("linear2.bias"),
+                    norm1: (v("norm1.weight"), v("norm1.bias")),
+                    norm2: (v("norm2.weight"), v("norm2.bias")),
+                };
+                EncoderLayer::new(params, config.heads, config.dropout)
+            })
+            .collect();
+        Ok(Discriminator {
+            config: config.clone(),
+            input_dim,
+            varmap,
+            vars,
+            spectral,
+            layers,
+            dropout_rng: DropoutRng::new(dropout_seed),
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    /// Loads a discriminator from a safetensors file written by [`Discriminator::save`] (or converted
+    /// from the authors' `disc_chosen.pt` / `disc_rejected.pt` state dicts).
+    pub fn load(
+        path: &Path,
+        config: &DiscriminatorConfig,
+        input_dim: usize,
+        dropout_seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let tensors = read_safetensors(path)?;
+        Self::from_tensors(config, input_dim, &tensors, dropout_seed, dtype, device)
+    }
+
+    /// Writes every parameter and the u/v state to `path` (safetensors, PyTorch key names).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        candle_core::safetensors::save(&self.tensors(), path)
+            .map_err(|e| Error::Checkpoint(format!("writing {}: {e}", path.display())))
+    }
+
+    /// Every parameter (current values, detached) and u/v vector, by PyTorch key.
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        let mut out = self.spectral_state();
+        for (name, var) in &self.vars {
+            out.insert(name.clone(), var.as_detached_tensor());
+        }
+        out
+    }
+
+    /// Overwrites every parameter and u/v from `tensors` (checkpoint restore; same keys as `tensors()`).
+    pub fn set_tensors(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        check_keys(&self.config, self.input_dim, tensors)?;
+        for (name, var) in &self.vars {
+            var.set(
+                &tensors[name]
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?,
+            )?;
+        }
+        self.set_spectral_state(tensors)
+    }
+
+    /// The power-iteration vectors: `{project_in, head.0, head.2}.weight_{u,v}`.
+    pub fn spectral_state(&self) -> HashMap<String, Tensor> {
+        let mut out = HashMap::new();
+        for (prefix, layer) in SPECTRAL_LAYERS.iter().zip(&self.spectral) {
+            let (u, v) = layer.state();
+            out.insert(format!("{prefix}.weight_u"), u.clone());
+            out.insert(format!("{prefix}.weight_v"), v.clone());
+        }
+        out
+    }
+
+    /// Restores the power-iteration vectors from a map holding (at least) their keys.
+    pub fn set_spectral_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        for (prefix, layer) in SPECTRAL_LAYERS.iter().zip(&mut self.spectral) {
+            let get = |uv: &str| {
+                let key = format!("{prefix}.weight_{uv}");
+                tensors
+                    .get(&key)
+                    .ok_or_else(|| Error::Checkpoint(format!("discriminator state lacks `{key}`")))
+            };
+            layer.set_state(get("u")?, get("v")?)?;
+        }
+        Ok(())
+    }
+
+    /// The dropout generator's state (save it with the checkpoint).
+    pub fn dropout_rng(&self) -> DropoutRng {
+        self.dropout_rng
+    }
+
+    /// Restores the dropout generator's state.
+    pub fn set_dropout_rng(&mut self, rng: DropoutRng) {
+        self.dropout_rng = rng;
+    }
+
+    /// The trainable parameters, for this discriminator's own optimizer.
+    pub fn var_map(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// The trainable parameters with their PyTorch names, sorted by name.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let mut vars: Vec<_> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// The number of trainable scalars.
+    pub fn num_parameters(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DiscriminatorConfig {
+        &self.config
+    }
+
+    /// The latent width `d` it accepts.
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    /// Scores `latents` `[B, T, d]` (any float dtype; cast to the discriminator's) under `mask`
+    /// `[B, T]` (1 = attend and pool, 0 = ignore; at least one 1 per row). Returns `[B]` logits.
+    ///
+    /// [`Mode::Train`] applies dropout and advances every spectral-norm u/v by one power iteration;
+    /// the other modes change nothing. Sequences longer than `max_positions` are an error.
+    pub fn forward(&mut self, latents: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
+        let (b, t, d) = match *latents.dims() {
+            [b, t, d] => (b, t, d),
+            ref dims => {
+                return Err(Error::data(
+                    "discriminator input",
+                    format!(
+                        "latents must be [batch, seq, {}], got {dims:?}",
+                        self.input_dim
+                    ),
+                ));
+            }
+        };
+        if d != self.input_dim {
+            return Err(Error::data(
+                "discriminator input",
+                format!(
+                    "latent width {d} differs from the discriminator's input_dim {}",
+                    self.input_dim
+                ),
+            ));
+        }
+        if t > self.config.max_positions {
+            return Err(Error::Config(format!(
+                "sequence length {t} exceeds discriminator.max_positions = {}; raise it or lower \
+                 max_length (sequences are never truncated)",
+                self.config.max_positions
+            )));
+        }
+        let mask = PoolingMask::new(mask, b, t, self.dtype, &self.device)?;
+        let [project_in, head_hidden, head_out] = &mut self.spectral;
+        let x = project_in.forward(&latents.to_dtype(self.dtype)?, mode)?;
+        let pos = mode.param(&self.vars["pos_embedding"]).narrow(1, 0, t)?;
+        let mut x = x.broadcast_add(&pos)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &mask.attention_bias, mode, &mut self.dropout_rng)?;
+        }
+        let pooled = mask.pool(&x)?;
+        let h = gelu(&head_hidden.forward(&pooled, mode)?)?;
+        Ok(head_out.forward(&h, mode)?.squeeze(1)?)
+    }
+}
+
+impl std::fmt::Debug for Discriminator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discriminator")
+            .field("config", &self.config)
+            .field("input_dim", &self.input_dim)
+            .field("parameters", &self.num_parameters())
+            .field("dropout_rng", &self.dropout_rng)
+            .field("dtype", &self.dtype)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Requires exactly the keys (and shapes) of [`tensor_specs`].
+fn check_keys(
+    config: &DiscriminatorConfig,
+    input_dim: usize,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<()> {
+    let specs = tensor_specs(config, input_dim);
+    for spec in &specs {
+        let t = tensors.get(&spec.name).ok_or_else(|| {
+            Error::Checkpoint(format!("discriminator tensor `{}` is missing", spec.name))
+        })?;
+        if t.dims() != spec.shape.as_slice() {
+            return Err(Error::Checkpoint(format!(
+                "discriminator tensor `{}` has shape {:?}, expected {:?} (check width, depth, \
+                 max_positions and input_dim)",
+                spec.name,
+                t.dims(),
+                spec.shape
+            )));
+        }
+    }
+    if let Some(extra) = tensors
+        .keys()
+        .find(|k| !specs.iter().any(|s| &s.name == *k))
+    {
+        return Err(Error::Checkpoint(format!(
+            "unexpected discriminator tensor `{extra}` (a deeper or different network?)"
+        )));
+    }
+    Ok(())
+}
+
+fn varmap_insert(varmap: &VarMap, name: String, var: Var) -> Result<()> {
+    let mut data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Checkpoint("discriminator VarMap lock poisoned".into()))?;
+    data.insert(name, var);
+    Ok(())
+}
+
+fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| Error::Checkpoint(format!("reading discriminator {}: {e}", path.display())))
+}

@@ -1,0 +1,139 @@
+//! One pre-LN transformer encoder layer, as torch's `TransformerEncoderLayer(norm_first=True,
+//! activation="gelu", batch_first=True)`:
+//!
+//! `x ← x + Dropout(SelfAttention(LayerNorm₁(x)))`,
+//! `x ← x + Dropout(W₂ Dropout(GELU(W₁ LayerNorm₂(x) + b₁)) + b₂)`,
+//!
+//! with dropout also on the attention probabilities, exact (erf) GELU and LayerNorm ε = 1e-5.
+//! LayerNorm and softmax are composed from differentiable candle primitives: candle's fused
+//! `layer_norm` / `softmax_last_dim` drop gradients.
+
+use candle_core::{D, Tensor, Var};
+
+use super::gelu::gelu;
+use super::mode::Mode;
+use super::rng::DropoutRng;
+use crate::Result;
+
+/// torch's `layer_norm_eps` default.
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// The trainable tensors of one encoder layer, in torch's layout.
+#[derive(Debug, Clone)]
+pub struct EncoderLayerParams {
+    /// `self_attn.in_proj_weight` `[3·width, width]`: rows are q, k, v.
+    pub in_proj_weight: Var,
+    /// `self_attn.in_proj_bias` `[3·width]`.
+    pub in_proj_bias: Var,
+    /// `self_attn.out_proj.weight` `[width, width]`.
+    pub out_proj_weight: Var,
+    /// `self_attn.out_proj.bias` `[width]`.
+    pub out_proj_bias: Var,
+    /// `linear1.weight` `[ffn, width]`.
+    pub linear1_weight: Var,
+    /// `linear1.bias` `[ffn]`.
+    pub linear1_bias: Var,
+    /// `linear2.weight` `[width, ffn]`.
+    pub linear2_weight: Var,
+    /// `linear2.bias` `[width]`.
+    pub linear2_bias: Var,
+    /// `norm1.weight`, `norm1.bias` `[width]`.
+    pub norm1: (Var, Var),
+    /// `norm2.weight`, `norm2.bias` `[width]`.
+    pub norm2: (Var, Var),
+}
+
+/// A pre-LN encoder layer with `heads` attention heads and dropout probability `dropout`.
+#[derive(Debug, Clone)]
+pub struct EncoderLayer {
+    params: EncoderLayerParams,
+    heads: usize,
+    dropout: f64,
+}
+
+impl EncoderLayer {
+    /// Builds the layer; `heads` must divide the width (checked by the discriminator config).
+    pub fn new(params: EncoderLayerParams, heads: usize, dropout: f64) -> Self {
+        EncoderLayer {
+            params,
+            heads,
+            dropout,
+        }
+    }
+
+    /// Applies the layer to `x` `[B, T, width]`. `attn_bias` `[B, 1, 1, T]` is 0 for keys that may
+    /// be attended and a large negative number for padding keys (torch's `src_key_padding_mask`).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        attn_bias: &Tensor,
+        mode: Mode,
+        rng: &mut DropoutRng,
+    ) -> Result<Tensor> {
+        let p = &self.params;
+        let h = layer_norm(x, &p.norm1, mode)?;
+        let h = self.self_attention(&h, attn_bias, mode, rng)?;
+        let x = (x + self.dropout(&h, mode, rng)?)?;
+        let h = layer_norm(&x, &p.norm2, mode)?;
+        let h = linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?;
+        let h = gelu(&h)?;
+        let h = self.dropout(&h, mode, rng)?;
+        let h = linear(&h, &p.linear2_weight, &p.linear2_bias, mode)?;
+        Ok((x + self.dropout(&h, mode, rng)?)?)
+    }
+
+    fn self_attention(
+        &self,
+        x: &Tensor,
+        attn_bias: &Tensor,
+        mode: Mode,
+        rng: &mut DropoutRng,
+    ) -> Result<Tensor> {
+        let p = &self.params;
+        let (b, t, w) = x.dims3()?;
+        let hd = w / self.heads;
+        let qkv = linear(x, &p.in_proj_weight, &p.in_proj_bias, mode)?;
+        let split = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(2, i * w, w)?
+                .reshape((b, t, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let probs = candle_nn::ops::softmax(&scores.broadcast_add(attn_bias)?, D::Minus1)?;
+        let probs = self.dropout(&probs, mode, rng)?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
+        linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
+    }
+
+    /// Inverted dropout (`x · mask / (1 − p)`) in training mode; identity otherwise or when p = 0.
+    fn dropout(&self, x: &Tensor, mode: Mode, rng: &mut DropoutRng) -> Result<Tensor> {
+        if !mode.is_training() || self.dropout == 0.0 {
+            return Ok(x.clone());
+        }
+        let mask = rng.keep_mask(x.elem_count(), self.dropout);
+        let mask = Tensor::from_vec(mask, x.shape(), &candle_core::Device::Cpu)?
+            .to_device(x.device())?
+            .to_dtype(x.dtype())?;
+        Ok((x * mask)?.affine(1.0 / (1.0 - self.dropout), 0.0)?)
+    }
+}
+
+/// `x Wᵀ + b`.
+fn linear(x: &Tensor, weight: &Var, bias: &Var, mode: Mode) -> Result<Tensor> {
+    let layer = candle_nn::Linear::new(mode.param(weight), Some(mode.param(bias)));
+    Ok(candle_core::Module::forward(&layer, x)?)
+}
+
+/// LayerNorm over the last dimension with biased variance, composed so that it has a backward.
+fn layer_norm(x: &Tensor, (weight, bias): &(Var, Var), mode: Mode) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centered.broadcast_div(&(var + LAYER_NORM_EPS)?.sqrt()?)?;
+    Ok(normed
+        .broadcast_mul(&mode.param(weight))?
+        .broadcast_add(&mode.param(bias))?)
+}

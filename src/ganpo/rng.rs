@@ -1,0 +1,93 @@
+//! Seeded, portable random numbers for the discriminator: initial weights and dropout masks.
+//!
+//! Both use SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
+//! OOPSLA 2014): a 64-bit counter advanced by a fixed odd constant and a bijective finalizer. Its
+//! output at position `i` is a pure function of `(state, i)`, so dropout masks are generated in
+//! parallel with identical results on any thread count, and the whole dropout state is two integers
+//! that go into checkpoints. Nothing here touches a global RNG.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// SplitMix64's increment (the odd integer closest to 2⁶⁴/φ).
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output finalizer (variant 13 of Stafford's mix).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform draw in `[0, 1)` from 53 random bits.
+fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A sequential SplitMix64 stream, used once to draw a fresh discriminator's initial tensors.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A stream determined by `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(GAMMA);
+        mix(self.state)
+    }
+
+    /// Uniform on `[0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        unit(self.next_u64())
+    }
+
+    /// Standard normal (Box–Muller, cosine branch).
+    pub fn normal(&mut self) -> f64 {
+        // 1 − u lies in (0, 1], so the logarithm is finite.
+        let radius = (-2.0 * (1.0 - self.uniform()).ln()).sqrt();
+        radius * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+}
+
+/// The dropout mask generator of one discriminator: a seed and the number of masks drawn so far.
+///
+/// Mask `k` uses the SplitMix64 stream that starts at `mix(seed ⊕ mix(k·γ))`; element `i` of the mask
+/// is that stream's `i`-th output. Save and restore this struct to resume training bit-exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropoutRng {
+    /// The seed fixed at construction.
+    pub seed: u64,
+    /// How many masks have been drawn.
+    pub draws: u64,
+}
+
+impl DropoutRng {
+    /// A generator that has drawn nothing yet.
+    pub fn new(seed: u64) -> Self {
+        DropoutRng { seed, draws: 0 }
+    }
+
+    /// Draws the next keep-mask of `len` elements: each is 1 with probability `1 − p`, else 0.
+    pub fn keep_mask(&mut self, len: usize, p: f64) -> Vec<u8> {
+        self.draws = self.draws.wrapping_add(1);
+        let start = mix(self.seed ^ mix(self.draws.wrapping_mul(GAMMA)));
+        let mut mask = vec![0u8; len];
+        const CHUNK: usize = 1 << 16;
+        mask.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (j, m) in chunk.iter_mut().enumerate() {
+                    let i = (c * CHUNK + j) as u64;
+                    let bits = mix(start.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
+                    *m = u8::from(unit(bits) >= p);
+                }
+            });
+        mask
+    }
+}
