@@ -112,3 +112,53 @@ fn errors_name_the_problem_and_exit_nonzero() {
         "{err}"
     );
 }
+
+#[test]
+fn render_example_shows_the_prompt_completion_boundary_and_mask() {
+    let tok = fixture("data/tokenizer");
+    let data = fixture("data/golden_input.jsonl");
+    let out = ganpo(&[
+        "render-example",
+        "--model",
+        tok.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--index",
+        "4",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("golden_input.jsonl:5"), "{text}");
+    assert!(text.contains("What color is the sky?"));
+    let chosen = text.split("── chosen:").nth(1).unwrap();
+    let (prompt_part, completion_part) = chosen.split_once("completion (loss) starts").unwrap();
+    assert!(
+        prompt_part
+            .lines()
+            .filter(|l| l.contains("mask"))
+            .all(|l| l.contains("mask 0"))
+    );
+    assert!(
+        completion_part
+            .lines()
+            .take_while(|l| !l.contains("── rejected"))
+            .filter(|l| l.contains("mask"))
+            .all(|l| l.contains("mask 1"))
+    );
+
+    let out = ganpo(&[
+        "render-example",
+        "--model",
+        tok.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--index",
+        "999",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+}

@@ -2,6 +2,7 @@
 
 mod generate;
 mod inspect;
+mod render;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show one preference record as the trainer sees it: rendered text, token ids, loss mask.
+    RenderExample(render::RenderArgs),
     /// Generate continuations for a prompt or a JSONL file of prompts.
     Generate(generate::GenerateArgs),
 }
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::InspectModel { path, json } => inspect::run(&path, json),
         Command::Generate(args) => generate::run(args),
+        Command::RenderExample(args) => render::run(args),
     }
 }
