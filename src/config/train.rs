@@ -1,0 +1,298 @@
+//! The `ganpo train` configuration: one strict serde tree (unknown keys are errors), with TRL's
+//! names where TRL has the concept. Every field has a documented default; `examples/*.toml` are
+//! parsed by a test so they cannot drift.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::overrides::apply_overrides;
+use crate::data::{DataConfig, TruncationMode};
+use crate::ganpo::DiscriminatorConfig;
+use crate::losses::LossConfig;
+use crate::optim::{AdamWConfig, ScheduleKind};
+use crate::{Error, Result};
+
+/// `[model]`: the policy to train and its frozen reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Hugging Face directory or GGUF file the policy starts from.
+    pub path: PathBuf,
+    /// The reference model; default: the same checkpoint as `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<PathBuf>,
+    /// Device: `cpu` (default) or `cuda:N` (needs a CUDA build).
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+/// `[data]`: preference files and the tokenization limits (TRL's names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Training preference data (JSONL or Parquet).
+    pub train_file: PathBuf,
+    /// Held-out preference data for `eval_*` metrics (optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_file: Option<PathBuf>,
+    /// Longest prompt + completion in tokens (TRL `max_length`, default 1024).
+    pub max_length: usize,
+    /// Longest prompt in tokens (TRL `max_prompt_length`, default 512).
+    pub max_prompt_length: usize,
+    /// Longest completion in tokens, EOS included (default: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_length: Option<usize>,
+    /// Which end survives the `max_length` cut: `keep_end` (default) or `keep_start`.
+    pub truncation_mode: TruncationMode,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection {
+            train_file: PathBuf::new(),
+            eval_file: None,
+            max_length: 1024,
+            max_prompt_length: 512,
+            max_completion_length: None,
+            truncation_mode: TruncationMode::KeepEnd,
+        }
+    }
+}
+
+impl DataSection {
+    /// The tokenization limits.
+    pub fn data_config(&self) -> DataConfig {
+        DataConfig {
+            max_length: Some(self.max_length),
+            max_prompt_length: Some(self.max_prompt_length),
+            max_completion_length: self.max_completion_length,
+            truncation_mode: self.truncation_mode,
+        }
+    }
+}
+
+/// Which positions of a sequence the discriminators attend to and mean-pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Prompt and completion tokens, no padding (default).
+    Sequence,
+    /// Completion tokens only.
+    Completion,
+    /// Every position, padding included (the authors' behaviour: pooled features carry length).
+    Unmasked,
+}
+
+/// Reproduce the authors' code where it differs from ganpo's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compat {
+    /// ganpo's behaviour (see `docs/deviations.md`).
+    None,
+    /// The authors' `GANPO_trl.py`: unmasked pooling, running means and discriminator losses per
+    /// micro-batch, and discriminator updates gated on `(optimizer_step + 1) % accumulation == 0`.
+    Authors,
+}
+
+/// `[ganpo]`: the latent adversarial regularizer. Absent = plain preference optimization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GanpoSection {
+    /// λ, the weight of the generator term L_G (authors: 1.0).
+    pub lambda: f64,
+    /// Discriminator learning rate; default: policy `learning_rate` / 2 (the authors' setting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disc_learning_rate: Option<f64>,
+    /// Discriminator AdamW weight decay (authors: 0.01).
+    pub disc_weight_decay: f64,
+    /// Discriminator updates per policy optimizer step (default 1).
+    pub disc_steps: usize,
+    /// Which positions the discriminators see.
+    pub pooling: Pooling,
+    /// Reproduce the authors' code instead of ganpo's fixes.
+    pub compat: Compat,
+    /// EMA momentum of the six running means (authors: 0.9).
+    pub momentum: f64,
+    /// Seed of the discriminators' initialization and dropout.
+    pub seed: u64,
+    /// The discriminator network (authors: width 512, depth 2, 8 heads, dropout 0.1, 2048 positions).
+    pub discriminator: DiscriminatorConfig,
+}
+
+impl Default for GanpoSection {
+    fn default() -> Self {
+        GanpoSection {
+            lambda: 1.0,
+            disc_learning_rate: None,
+            disc_weight_decay: 0.01,
+            disc_steps: 1,
+            pooling: Pooling::Sequence,
+            compat: Compat::None,
+            momentum: 0.9,
+            seed: 0,
+            discriminator: DiscriminatorConfig::default(),
+        }
+    }
+}
+
+/// `[training]`: the loop (TRL / transformers `TrainingArguments` names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingSection {
+    /// Where checkpoints, metrics and the final model go.
+    pub output_dir: PathBuf,
+    /// Allow writing into a non-empty `output_dir` (never silently: default false).
+    pub overwrite_output_dir: bool,
+    /// Passes over the training data (default 1).
+    pub num_train_epochs: usize,
+    /// Stop after this many optimizer steps (overrides epochs when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    /// Pairs per micro-batch (TRL `per_device_train_batch_size`, default 8).
+    pub per_device_train_batch_size: usize,
+    /// Micro-batches per optimizer step (default 1).
+    pub gradient_accumulation_steps: usize,
+    /// Peak policy learning rate (TRL DPO default 1e-6).
+    pub learning_rate: f64,
+    /// `constant`, `linear` (default) or `cosine`.
+    pub lr_scheduler_type: ScheduleKind,
+    /// Warmup optimizer steps (takes precedence over `warmup_ratio`).
+    pub warmup_steps: u64,
+    /// Warmup as a fraction of the total steps.
+    pub warmup_ratio: f64,
+    /// Global gradient-norm clip (default 1.0; 0 disables).
+    pub max_grad_norm: f64,
+    /// Seed of the data order.
+    pub seed: u64,
+    /// Shuffle the training data every epoch (default true).
+    pub shuffle: bool,
+    /// Write averaged metrics every this many optimizer steps (default 10).
+    pub logging_steps: u64,
+    /// Evaluate on `eval_file` every this many steps (0 = only at the end).
+    pub eval_steps: u64,
+    /// Pairs per evaluation batch (default: the training batch size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_device_eval_batch_size: Option<usize>,
+    /// Checkpoint every this many steps (0 = only at the end).
+    pub save_steps: u64,
+    /// Keep only the newest this many checkpoints (0 = all).
+    pub save_total_limit: usize,
+}
+
+impl Default for TrainingSection {
+    fn default() -> Self {
+        TrainingSection {
+            output_dir: PathBuf::from("ganpo-output"),
+            overwrite_output_dir: false,
+            num_train_epochs: 1,
+            max_steps: None,
+            per_device_train_batch_size: 8,
+            gradient_accumulation_steps: 1,
+            learning_rate: 1e-6,
+            lr_scheduler_type: ScheduleKind::Linear,
+            warmup_steps: 0,
+            warmup_ratio: 0.0,
+            max_grad_norm: 1.0,
+            seed: 42,
+            shuffle: true,
+            logging_steps: 10,
+            eval_steps: 0,
+            per_device_eval_batch_size: None,
+            save_steps: 500,
+            save_total_limit: 2,
+        }
+    }
+}
+
+/// The whole run configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Policy and reference.
+    pub model: ModelSection,
+    /// Data files and limits.
+    pub data: DataSection,
+    /// The preference loss (default: DPO sigmoid, β = 0.1).
+    #[serde(default)]
+    pub loss: LossConfig,
+    /// The GANPO regularizer; absent = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ganpo: Option<GanpoSection>,
+    /// The loop.
+    #[serde(default)]
+    pub training: TrainingSection,
+    /// Policy AdamW hyper-parameters.
+    #[serde(default)]
+    pub optimizer: AdamWConfig,
+}
+
+impl TrainConfig {
+    /// Parses TOML text, applies `--set` overrides, and validates. `origin` names the file in errors.
+    pub fn from_toml(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;
+        apply_overrides(&mut doc, overrides)?;
+        let config: TrainConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` and resolves relative data/model paths against the file's directory.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        Self::from_toml(&text, overrides, &path.display().to_string())
+    }
+
+    /// The resolved config as TOML (saved with every checkpoint and at the top of the metrics log).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config serializes")
+    }
+
+    /// Checks every value once.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.training;
+        let bad = |m: String| Err(Error::Config(m));
+        if self.data.train_file.as_os_str().is_empty() {
+            return bad("[data] train_file is required".into());
+        }
+        self.data.data_config().validate()?;
+        self.loss.resolve()?;
+        if t.per_device_train_batch_size == 0 || t.gradient_accumulation_steps == 0 {
+            return bad("[training] per_device_train_batch_size and gradient_accumulation_steps must be ≥ 1".into());
+        }
+        if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
+            return bad(format!("[training] learning_rate must be positive, got {}", t.learning_rate));
+        }
+        if !(0.0..1.0).contains(&t.warmup_ratio) {
+            return bad(format!("[training] warmup_ratio must be in [0, 1), got {}", t.warmup_ratio));
+        }
+        if t.max_grad_norm < 0.0 || t.num_train_epochs == 0 && t.max_steps.is_none() {
+            return bad("[training] max_grad_norm must be ≥ 0 and num_train_epochs ≥ 1 (or set max_steps)".into());
+        }
+        if let Some(g) = &self.ganpo {
+            g.discriminator.validate()?;
+            if !(g.lambda >= 0.0 && g.lambda.is_finite()) || g.disc_steps == 0 || !(0.0..1.0).contains(&g.momentum) {
+                return bad("[ganpo] needs lambda ≥ 0, disc_steps ≥ 1 and momentum in [0, 1)".into());
+            }
+            if g.compat == Compat::Authors && g.pooling != Pooling::Unmasked {
+                return bad("[ganpo] compat = \"authors\" pools unmasked; set pooling = \"unmasked\" too (or drop compat)".into());
+            }
+        }
+        if !(self.model.device == "cpu" || self.model.device.starts_with("cuda")) {
+            return bad(format!("[model] device must be `cpu` or `cuda:N`, got `{}`", self.model.device));
+        }
+        Ok(())
+    }
+
+    /// The discriminator learning rate (default: policy lr / 2).
+    pub fn disc_learning_rate(&self) -> Option<f64> {
+        self.ganpo.as_ref().map(|g| g.disc_learning_rate.unwrap_or(self.training.learning_rate / 2.0))
+    }
+}
