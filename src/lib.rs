@@ -10,14 +10,17 @@
 //!    loaded from Hugging Face directories or GGUF files, returning logits and last hidden states.
 //! 4. [`logps`]: the one place where labels are shifted and masks applied: per-sequence summed
 //!    completion log-probs and token counts.
+//! 5. [`losses`]: offline preference losses (DPO and its variants, SimPO, CPO, ORPO, ...) as pure
+//!    functions of those per-sequence log-probs and counts, configured by one tagged enum.
 //!
-//! Losses, the GANPO discriminators, the trainer and evaluation build on these.
+//! The GANPO discriminators, the trainer and evaluation build on these.
 #![warn(missing_docs)]
 
 pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod logps;
+pub mod losses;
 pub mod model;
 pub mod tokenize;
 
