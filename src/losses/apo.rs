@@ -15,7 +15,8 @@ use crate::Result;
 pub fn apo_zero(inputs: &LossInputs, beta: f64) -> Result<LossOutput> {
     let x = inputs.checked()?;
     let r = x.log_ratios("apo_zero")?;
-    let losses = (sigmoid(&r.chosen.affine(-beta, 0.0)?)? + sigmoid(&r.rejected.affine(beta, 0.0)?)?)?;
+    let losses =
+        (sigmoid(&r.chosen.affine(-beta, 0.0)?)? + sigmoid(&r.rejected.affine(beta, 0.0)?)?)?;
     r.output(losses, beta)
 }
 
@@ -27,6 +28,7 @@ pub fn apo_zero(inputs: &LossInputs, beta: f64) -> Result<LossOutput> {
 pub fn apo_down(inputs: &LossInputs, beta: f64) -> Result<LossOutput> {
     let x = inputs.checked()?;
     let r = x.log_ratios("apo_down")?;
-    let losses = (sigmoid(&r.chosen.affine(beta, 0.0)?)? + sigmoid(&r.margin.affine(-beta, 0.0)?)?)?;
+    let losses =
+        (sigmoid(&r.chosen.affine(beta, 0.0)?)? + sigmoid(&r.margin.affine(-beta, 0.0)?)?)?;
     r.output(losses, beta)
 }

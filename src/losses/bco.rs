@@ -74,7 +74,7 @@ pub fn bco_pair(
         .to_dtype(DType::F64)?
         .to_scalar::<f64>()?;
     let delta = running.update(batch_mean);
-    let losses = (log_sigmoid(&(&chosen - delta)?)?.neg()?
-        - log_sigmoid(&(&rejected - delta)?.neg()?)?)?;
+    let losses =
+        (log_sigmoid(&(&chosen - delta)?)?.neg()? - log_sigmoid(&(&rejected - delta)?.neg()?)?)?;
     r.output(losses, beta)
 }

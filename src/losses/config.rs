@@ -40,8 +40,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::simpo::SimpoLossType;
 use super::loss::Loss;
+pub use super::simpo::SimpoLossType;
 use crate::{Error, Result};
 
 fn default_beta() -> f64 {
@@ -369,16 +369,20 @@ impl LossConfig {
             }
             objective.validate()?;
         }
-        let count = |pred: fn(&Objective) -> bool| components.iter().filter(|(_, o)| pred(o)).count();
+        let count =
+            |pred: fn(&Objective) -> bool| components.iter().filter(|(_, o)| pred(o)).count();
         if count(|o| matches!(o, Objective::BcoPair(_))) > 1 {
             return Err(Error::Config(
-                "[[loss.mix]] has more than one `bco_pair`; they would share one running mean δ".into(),
+                "[[loss.mix]] has more than one `bco_pair`; they would share one running mean δ"
+                    .into(),
             ));
         }
         if let Some(alpha) = self.rpo_alpha
             && !alpha.is_finite()
         {
-            return Err(Error::Config(format!("[loss] rpo_alpha must be finite, got {alpha}")));
+            return Err(Error::Config(format!(
+                "[loss] rpo_alpha must be finite, got {alpha}"
+            )));
         }
         if let Some(alpha) = self.ld_alpha {
             if !(0.0..=1.0).contains(&alpha) {

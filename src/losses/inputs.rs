@@ -143,9 +143,7 @@ impl LossInputs {
             Ok(t.to_dtype(dtype)?)
         };
         let detached = |t: &Option<Tensor>, what: &str| -> Result<Option<Tensor>> {
-            t.as_ref()
-                .map(|t| per_pair(&t.detach(), what))
-                .transpose()
+            t.as_ref().map(|t| per_pair(&t.detach(), what)).transpose()
         };
         let policy_token_logps = match &self.policy_token_logps {
             Some(tok) => {

@@ -27,7 +27,9 @@ pub fn length_desensitized_logps(tokens: &TokenLogps, ld_alpha: f64) -> Result<(
     let mask = tokens.mask.detach().to_dtype(tokens.token_logps.dtype())?;
     let position = mask.cumsum(1)?;
     let lengths = mask.sum(1)?;
-    let shared = lengths.narrow(0, 0, b)?.minimum(&lengths.narrow(0, b, b)?)?;
+    let shared = lengths
+        .narrow(0, 0, b)?
+        .minimum(&lengths.narrow(0, b, b)?)?;
     let shared = Tensor::cat(&[&shared, &shared], 0)?.unsqueeze(1)?;
     let ones = mask.ones_like()?;
     let weights = position

@@ -31,8 +31,7 @@ pub fn orpo(inputs: &LossInputs, beta: f64) -> Result<LossOutput> {
     };
     let chosen = clamp(&avg.policy_chosen_logps)?;
     let rejected = clamp(&avg.policy_rejected_logps)?;
-    let log_odds =
-        ((&chosen - &rejected)? - (log1mexp(&chosen)? - log1mexp(&rejected)?)?)?;
+    let log_odds = ((&chosen - &rejected)? - (log1mexp(&chosen)? - log1mexp(&rejected)?)?)?;
     let losses = (nll_per_example(&x, 1.0)? - log_sigmoid(&log_odds)?.affine(beta, 0.0)?)?;
     Ok(LossOutput {
         losses,
