@@ -1,13 +1,18 @@
 //! Preference losses: golden values, rewards and gradients against TRL / reference transcriptions
-//! (`golden.rs`), invariants (`invariants.rs`) and configuration parsing (`config.rs`).
+//! (`golden.rs`), invariants (`invariants.rs`), input handling (`inputs.rs`),
+//! the shared numerics (`numerics.rs`) and configuration parsing (`config.rs`).
 
 mod common;
 #[path = "losses/config.rs"]
 mod config;
 #[path = "losses/golden.rs"]
 mod golden;
+#[path = "losses/inputs.rs"]
+mod inputs;
 #[path = "losses/invariants.rs"]
 mod invariants;
+#[path = "losses/numerics.rs"]
+mod numerics;
 
 use candle_core::{DType, Device, Tensor, Var};
 use ganpo::losses::{LossConfig, LossInputs, LossOutput, LossState};

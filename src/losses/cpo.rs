@@ -12,7 +12,7 @@ use crate::Result;
 /// over **summed** log-probs. Rewards `β·S_θ(y)`.
 ///
 /// Xu et al. 2024, "Contrastive preference optimization" (arXiv 2401.08417), eq. 3 (the BC term is
-/// the token-mean NLL, see [`super::nll::nll`]); TRL `CPOTrainer.cpo_loss` with `loss_type="sigmoid"`,
+/// the token-mean NLL, see [`super::nll()`]); TRL `CPOTrainer.cpo_loss` with `loss_type="sigmoid"`,
 /// `alpha = 0`, and `loss = losses.mean() + cpo_alpha * nll_loss`.
 pub fn cpo(
     inputs: &LossInputs,

@@ -44,7 +44,7 @@ pub struct TokenLogps {
 
 /// WPO log-weights `log w(y) = (1/n(y)) Σ_t [log π_θ(y_t | ·) − log Σ_v π_θ(v | ·)²]` (Zhou et al. 2024,
 /// arXiv 2406.11827, eq. 2), one per sequence, computed by the caller from the policy's logits without
-/// gradient. The loss applies `min(w(y_w)·w(y_l), 1)` (see [`super::wpo`]).
+/// gradient. The loss applies `min(w(y_w)·w(y_l), 1)` (see [`super::wpo_weights`]).
 #[derive(Debug, Clone)]
 pub struct WpoLogWeights {
     /// `log w(y_w)`, `[B]`.

@@ -4,12 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::bco::BcoRunningMean;
-use super::config::Objective;
 use super::inputs::{LossInputs, LossOutput};
 use super::ld::length_desensitized_logps;
 use super::nll::nll_per_example;
+use super::objective::Objective;
 use super::wpo::wpo_weights;
-use super::{aot, apo, bco, cpo, discopop, dpo, exo, ipo, nca, orpo, simpo};
 use crate::{Error, Result};
 
 /// Loss state that persists across steps and belongs in checkpoints: today only BCO-pair's running
@@ -28,38 +27,6 @@ pub struct Loss {
     rpo_alpha: Option<f64>,
     use_weighting: bool,
     ld_alpha: Option<f64>,
-}
-
-impl Objective {
-    /// Computes this objective alone on `inputs` (BCO-pair reads and updates `state`).
-    pub fn compute(&self, inputs: &LossInputs, state: &mut LossState) -> Result<LossOutput> {
-        match self {
-            Objective::Sigmoid(p) => dpo::sigmoid(inputs, p.beta, p.label_smoothing),
-            Objective::Robust(p) => dpo::robust(inputs, p.beta, p.label_smoothing),
-            Objective::Ipo(p) => ipo::ipo(inputs, p.beta),
-            Objective::Hinge(p) => dpo::hinge(inputs, p.beta),
-            Objective::ExoPair(p) => exo::exo_pair(inputs, p.beta, p.label_smoothing),
-            Objective::NcaPair(p) => nca::nca_pair(inputs, p.beta),
-            Objective::BcoPair(p) => bco::bco_pair(inputs, p.beta, &mut state.bco_pair),
-            Objective::SppoHard(p) => ipo::sppo_hard(inputs, p.beta),
-            Objective::Aot(p) => aot::aot(inputs, p.beta, p.label_smoothing),
-            Objective::AotUnpaired(p) => aot::aot_unpaired(inputs, p.beta, p.label_smoothing),
-            Objective::ApoZero(p) => apo::apo_zero(inputs, p.beta),
-            Objective::ApoDown(p) => apo::apo_down(inputs, p.beta),
-            Objective::Discopop(p) => discopop::discopop(inputs, p.beta, p.discopop_tau),
-            Objective::SigmoidNorm(p) => dpo::sigmoid_norm(inputs, p.beta),
-            Objective::Simpo(p) => simpo::simpo(
-                inputs,
-                p.beta,
-                p.gamma_beta_ratio,
-                p.label_smoothing,
-                p.sft_weight,
-                p.loss_type,
-            ),
-            Objective::Cpo(p) => cpo::cpo(inputs, p.beta, p.label_smoothing, p.cpo_alpha),
-            Objective::Orpo(p) => orpo::orpo(inputs, p.beta),
-        }
-    }
 }
 
 impl Loss {
@@ -120,7 +87,7 @@ impl Loss {
 
         let mut total: Option<LossOutput> = None;
         for (weight, objective) in &self.components {
-            let out = objective.compute(&preference, state)?;
+            let out = objective.compute(&preference, &mut state.bco_pair)?;
             let scaled = LossOutput {
                 losses: out.losses.affine(*weight, 0.0)?,
                 chosen_rewards: out.chosen_rewards.affine(*weight, 0.0)?,

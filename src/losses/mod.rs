@@ -43,6 +43,7 @@ mod loss;
 mod nca;
 mod nll;
 pub mod numerics;
+mod objective;
 mod orpo;
 mod simpo;
 mod wpo;
@@ -50,10 +51,7 @@ mod wpo;
 pub use aot::{aot, aot_unpaired};
 pub use apo::{apo_down, apo_zero};
 pub use bco::{BcoRunningMean, bco_pair};
-pub use config::{
-    BetaParams, CpoParams, DiscopopParams, ExoParams, LossConfig, MixComponent, Objective,
-    SimpoParams, SmoothedParams,
-};
+pub use config::{LossConfig, MixComponent};
 pub use cpo::cpo;
 pub use discopop::discopop;
 pub use dpo::{hinge, robust, sigmoid, sigmoid_norm};
@@ -64,6 +62,9 @@ pub use ld::length_desensitized_logps;
 pub use loss::{Loss, LossState};
 pub use nca::nca_pair;
 pub use nll::nll;
+pub use objective::{
+    BetaParams, CpoParams, DiscopopParams, ExoParams, Objective, SimpoParams, SmoothedParams,
+};
 pub use orpo::orpo;
 pub use simpo::{SimpoLossType, simpo};
 pub use wpo::wpo_weights;

@@ -5,7 +5,7 @@
 //! subgradients at kinks: `min(x, 0) − log1p(exp(−|x|))` gets derivative 1 instead of ½ at x = 0, which
 //! doubles the first DPO gradient (`reference/stack.md`, trap 4). So every function here computes its
 //! value on detached data with Kahan's accurate `log1p`/`expm1` tricks and attaches the exact derivative
-//! with [`with_derivative`]. Everything works in the input's dtype (f32 for training, f64 for gradient
+//! with `with_derivative`. Everything works in the input's dtype (f32 for training, f64 for gradient
 //! checks) on any device.
 
 use candle_core::{DType, Tensor};
