@@ -10,10 +10,13 @@
 //!    loaded from Hugging Face directories or GGUF files, returning logits and last hidden states.
 //! 4. [`logps`]: the one place where labels are shifted and masks applied: per-sequence summed
 //!    completion log-probs and token counts.
-//! 5. [`ganpo`]: the latent adversarial regularizer: discriminators over hidden-state sequences,
-//!    their running-mean baselines and the relativistic discriminator and generator losses.
 //!
+//!    functions of those per-sequence log-probs and counts, configured by one tagged enum.
+//!    their running-mean baselines and the relativistic discriminator and generator losses.
+//! 5. [`ganpo`]: the latent adversarial regularizer: discriminators over hidden-state sequences,
+//! 5. [`losses`]: offline preference losses (DPO and its variants, SimPO, CPO, ORPO, ...) as pure
 //! Preference losses, the trainer and evaluation build on these.
+//! The GANPO discriminators, the trainer and evaluation build on these.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -26,6 +29,7 @@ pub mod ganpo;
 pub mod generate;
 pub mod judge;
 pub mod logps;
+pub mod losses;
 pub mod model;
 pub mod optim;
 pub mod tokenize;
