@@ -39,6 +39,10 @@ pub enum Error {
     #[error("checkpoint error: {0}")]
     Checkpoint(String),
 
+    /// Training stopped: a non-finite loss or gradient, or an inconsistent resume.
+    #[error("training stopped: {0}")]
+    Training(String),
+
     /// An I/O failure, with the path or action that failed.
     #[error("{context}: {source}")]
     Io {

@@ -10,13 +10,15 @@
 //!    loaded from Hugging Face directories or GGUF files, returning logits and last hidden states.
 //! 4. [`logps`]: the one place where labels are shifted and masks applied: per-sequence summed
 //!    completion log-probs and token counts.
-//!
-//!    functions of those per-sequence log-probs and counts, configured by one tagged enum.
-//!    their running-mean baselines and the relativistic discriminator and generator losses.
-//! 5. [`ganpo`]: the latent adversarial regularizer: discriminators over hidden-state sequences,
 //! 5. [`losses`]: offline preference losses (DPO and its variants, SimPO, CPO, ORPO, ...) as pure
-//! Preference losses, the trainer and evaluation build on these.
-//! The GANPO discriminators, the trainer and evaluation build on these.
+//!    functions of those per-sequence log-probs and counts, configured by one tagged enum.
+//! 6. [`ganpo`]: the latent adversarial regularizer: discriminators over hidden-state sequences,
+//!    their running-mean baselines and the relativistic discriminator and generator losses.
+//! 7. [`optim`] and [`train`]: AdamW, schedules, the straight-line training step, the outer loop and
+//!    complete checkpoints; [`config`] is the strict TOML run configuration.
+//! 8. [`generate`], [`eval`], [`judge`]: decoding with a KV cache, KL and latent diagnostics, judges.
+//!
+//! [`demo`] holds the built-in benchmark's task, tokenizer and judge.
 #![warn(missing_docs)]
 
 pub mod config;

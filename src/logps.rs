@@ -203,3 +203,25 @@ impl CustomOp3 for LabelLogprobGrad {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
+
+/// WPO's per-sequence log-weights (Zhou et al. 2024, eq. 2), without gradient:
+/// `log w(y) = (1/n(y)) Σ_t [log π(y_t | ·) − log Σ_v π(v | ·)²]` over completion tokens, with
+/// `log Σ_v π(v)² = logsumexp(2z) − 2·logsumexp(z)` computed from the logits in f32.
+/// `seq` must come from [`sequence_logps`] on the same `logits`. Returns `[batch]`.
+pub fn wpo_log_weights(logits: &Tensor, seq: &SequenceLogps) -> Result<Tensor> {
+    let z = logits.detach().to_dtype(DType::F32)?;
+    let lse = |x: &Tensor| -> Result<Tensor> {
+        let max = x.max_keepdim(D::Minus1)?;
+        Ok((x
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?
+            .squeeze(D::Minus1)?)
+    };
+    let log_sq = (lse(&(&z * 2.0)?)? - (lse(&z)? * 2.0)?)?; // [batch, seq]
+    let per_token = (seq.token_logps.detach() - log_sq)?;
+    let summed = (per_token * &seq.mask)?.sum(1)?;
+    Ok(summed.broadcast_div(&seq.counts.clamp(1.0, f64::INFINITY)?)?)
+}

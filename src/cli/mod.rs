@@ -3,6 +3,7 @@
 mod generate;
 mod inspect;
 mod render;
+mod train;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train a policy with a preference loss (and optionally GANPO) from a TOML config.
+    Train(train::TrainArgs),
     /// Show one preference record as the trainer sees it: rendered text, token ids, loss mask.
     RenderExample(render::RenderArgs),
     /// Generate continuations for a prompt or a JSONL file of prompts.
@@ -38,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InspectModel { path, json } => inspect::run(&path, json),
         Command::Generate(args) => generate::run(args),
         Command::RenderExample(args) => render::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

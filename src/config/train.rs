@@ -234,8 +234,8 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Parses TOML text, applies `--set` overrides, and validates. `origin` names the file in errors.
     pub fn from_toml(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
-        let mut doc: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;
+        let mut doc: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;
         apply_overrides(&mut doc, overrides)?;
         let config: TrainConfig = toml::Value::Table(doc)
             .try_into()
@@ -246,7 +246,8 @@ impl TrainConfig {
 
     /// Reads `path` and resolves relative data/model paths against the file's directory.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
         Self::from_toml(&text, overrides, &path.display().to_string())
     }
 
@@ -268,31 +269,51 @@ impl TrainConfig {
             return bad("[training] per_device_train_batch_size and gradient_accumulation_steps must be ≥ 1".into());
         }
         if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
-            return bad(format!("[training] learning_rate must be positive, got {}", t.learning_rate));
+            return bad(format!(
+                "[training] learning_rate must be positive, got {}",
+                t.learning_rate
+            ));
         }
         if !(0.0..1.0).contains(&t.warmup_ratio) {
-            return bad(format!("[training] warmup_ratio must be in [0, 1), got {}", t.warmup_ratio));
+            return bad(format!(
+                "[training] warmup_ratio must be in [0, 1), got {}",
+                t.warmup_ratio
+            ));
         }
         if t.max_grad_norm < 0.0 || t.num_train_epochs == 0 && t.max_steps.is_none() {
-            return bad("[training] max_grad_norm must be ≥ 0 and num_train_epochs ≥ 1 (or set max_steps)".into());
+            return bad(
+                "[training] max_grad_norm must be ≥ 0 and num_train_epochs ≥ 1 (or set max_steps)"
+                    .into(),
+            );
         }
         if let Some(g) = &self.ganpo {
             g.discriminator.validate()?;
-            if !(g.lambda >= 0.0 && g.lambda.is_finite()) || g.disc_steps == 0 || !(0.0..1.0).contains(&g.momentum) {
-                return bad("[ganpo] needs lambda ≥ 0, disc_steps ≥ 1 and momentum in [0, 1)".into());
+            if !(g.lambda >= 0.0 && g.lambda.is_finite())
+                || g.disc_steps == 0
+                || !(0.0..1.0).contains(&g.momentum)
+            {
+                return bad(
+                    "[ganpo] needs lambda ≥ 0, disc_steps ≥ 1 and momentum in [0, 1)".into(),
+                );
             }
             if g.compat == Compat::Authors && g.pooling != Pooling::Unmasked {
                 return bad("[ganpo] compat = \"authors\" pools unmasked; set pooling = \"unmasked\" too (or drop compat)".into());
             }
         }
         if !(self.model.device == "cpu" || self.model.device.starts_with("cuda")) {
-            return bad(format!("[model] device must be `cpu` or `cuda:N`, got `{}`", self.model.device));
+            return bad(format!(
+                "[model] device must be `cpu` or `cuda:N`, got `{}`",
+                self.model.device
+            ));
         }
         Ok(())
     }
 
     /// The discriminator learning rate (default: policy lr / 2).
     pub fn disc_learning_rate(&self) -> Option<f64> {
-        self.ganpo.as_ref().map(|g| g.disc_learning_rate.unwrap_or(self.training.learning_rate / 2.0))
+        self.ganpo.as_ref().map(|g| {
+            g.disc_learning_rate
+                .unwrap_or(self.training.learning_rate / 2.0)
+        })
     }
 }

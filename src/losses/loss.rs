@@ -49,6 +49,14 @@ impl Loss {
         &self.components
     }
 
+    /// The same loss without WPO weighting (evaluation reports the unweighted objective).
+    pub fn without_weighting(&self) -> Loss {
+        Loss {
+            use_weighting: false,
+            ..self.clone()
+        }
+    }
+
     /// Whether any component needs the reference model's log-probs.
     pub fn requires_reference(&self) -> bool {
         self.components.iter().any(|(_, o)| o.requires_reference())

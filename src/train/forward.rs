@@ -29,6 +29,8 @@ pub struct PairOutputs {
     pub chosen_mean_logit: f64,
     /// Same for the rejected rows (`logits/rejected`).
     pub rejected_mean_logit: f64,
+    /// WPO log-weights of all `2B` rows, when requested.
+    pub wpo_log_weights: Option<Tensor>,
 }
 
 /// Mean of `logits` (`[n, T, V]`) over the vocabulary and over positions where `mask` (`[n, T]`,
@@ -47,11 +49,17 @@ pub fn pair_forward(
     input_ids: &Tensor,
     attention_mask: &Tensor,
     loss_mask: &Tensor,
+    with_wpo: bool,
 ) -> Result<PairOutputs> {
     let rows = input_ids.dim(0)?;
     let b = rows / 2;
     let out = model.forward(input_ids, attention_mask)?;
     let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
+    let wpo_log_weights = if with_wpo {
+        Some(crate::logps::wpo_log_weights(&out.logits, &seq)?)
+    } else {
+        None
+    };
     let half = |t: &Tensor, i: usize| t.narrow(0, i * b, b);
     let chosen_mean_logit = masked_mean_logit(&half(&out.logits, 0)?, &half(&seq.mask, 0)?)?;
     let rejected_mean_logit = masked_mean_logit(&half(&out.logits, 1)?, &half(&seq.mask, 1)?)?;
@@ -64,6 +72,7 @@ pub fn pair_forward(
         rejected_hidden: half(&out.last_hidden, 1)?,
         chosen_mean_logit,
         rejected_mean_logit,
+        wpo_log_weights,
         sequence: seq,
     })
 }

@@ -1,0 +1,110 @@
+//! `ganpo train --config FILE [--set k=v ...] [--resume DIR]`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use ganpo::config::train::TrainConfig;
+use ganpo::train::metrics::MetricsLog;
+use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
+use ganpo::train::trainer::Trainer;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Arguments of `ganpo train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The run configuration (TOML; see examples/ and the README's config reference).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. `--set training.learning_rate=5e-7` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue from a checkpoint directory (`OUTPUT_DIR/checkpoint-N`).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let config = TrainConfig::load(&args.config, &args.overrides)?;
+    check_output_dir(&config, args.resume.is_some())?;
+    // Sizing the schedule needs the dataset, which needs the tokenizer, so the schedule is sized below.
+    let mut trainer = match &args.resume {
+        None => Trainer::new(config.clone(), 1)?,
+        Some(dir) => Trainer::resume(config.clone(), dir, 1)
+            .with_context(|| format!("resuming from {}", dir.display()))?,
+    };
+    let (train, eval) = load_datasets(&config, &trainer)?;
+    eprintln!("{}", train.summary);
+    let total = total_steps(&config, train.pairs.len());
+    // Rebuild the schedules with the real length (they are pure functions of the step).
+    trainer.schedule.total_steps = total;
+    let t = &config.training;
+    trainer.schedule.warmup_steps = if t.warmup_steps > 0 {
+        t.warmup_steps
+    } else {
+        ganpo::optim::Schedule::warmup_from_ratio(t.warmup_ratio, total)
+    };
+    if let Some(g) = trainer.ganpo.as_mut() {
+        g.schedule.total_steps = total;
+        g.schedule.warmup_steps = trainer.schedule.warmup_steps;
+    }
+    std::fs::create_dir_all(&t.output_dir)
+        .with_context(|| format!("creating {}", t.output_dir.display()))?;
+    let config_json = serde_json::to_value(&config)?;
+    let resumed = args.resume.as_ref().map(|_| trainer.step);
+    let mut log = MetricsLog::open(&t.output_dir.join("metrics.jsonl"), &config_json, resumed)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing this step and writing a checkpoint (press Ctrl-C again to abort)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let tty = std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(total);
+    if tty {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} steps, eta {eta} {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(trainer.step);
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = std::time::Instant::now();
+    let start_step = trainer.step;
+    let logging = t.logging_steps.max(1);
+    let outcome = trainer.run(&train, eval.as_ref(), &mut log, stop, |step, total, m| {
+        let loss = m.get("loss").copied().unwrap_or(f64::NAN);
+        let rate = (step - start_step) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        if tty {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.4}, {rate:.2} steps/s"));
+        } else if step % logging == 0 || step == total {
+            eprintln!("step {step}/{total}  loss {loss:.4}  {rate:.2} steps/s");
+        }
+    })?;
+    bar.finish_and_clear();
+    match outcome {
+        RunOutcome::Finished {
+            checkpoint,
+            final_model,
+        } => {
+            eprintln!(
+                "done: final model in {}, last checkpoint {}",
+                final_model.display(),
+                checkpoint.display()
+            );
+        }
+        RunOutcome::Interrupted { checkpoint } => {
+            eprintln!("interrupted: resume with --resume {}", checkpoint.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The outer loop: data order and batching, epochs, gradient accumulation, schedule position,
+//! periodic evaluation, logging, checkpoints, Ctrl-C and the final model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::train::TrainConfig;
+use crate::data::{Batch, BatchTensors, PreferenceDataset, TokenizedPair};
+use crate::losses::LossInputs;
+use crate::train::data_order::epoch_order;
+use crate::train::forward::pair_forward;
+use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
+use crate::train::step::SumMetrics;
+use crate::train::trainer::Trainer;
+use crate::{Error, Result};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// All steps done; the final policy is in `final_model`.
+    Finished {
+        /// The last checkpoint.
+        checkpoint: PathBuf,
+        /// `output_dir/final`: the trained policy in Hugging Face layout.
+        final_model: PathBuf,
+    },
+    /// Interrupted (Ctrl-C); a checkpoint was written.
+    Interrupted {
+        /// The checkpoint to `--resume` from.
+        checkpoint: PathBuf,
+    },
+}
+
+/// Number of optimizer steps for `pairs` training pairs.
+pub fn total_steps(config: &TrainConfig, pairs: usize) -> u64 {
+    let t = &config.training;
+    let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+    let per_epoch = pairs.div_ceil(per_step) as u64;
+    t.max_steps.unwrap_or(per_epoch * t.num_train_epochs as u64)
+}
+
+/// Refuses to write into a non-empty output directory unless allowed or resuming.
+pub fn check_output_dir(config: &TrainConfig, resuming: bool) -> Result<()> {
+    let dir = &config.training.output_dir;
+    let non_empty = dir
+        .read_dir()
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !resuming && !config.training.overwrite_output_dir {
+        return Err(Error::Config(format!(
+            "output_dir {} exists and is not empty; pass --resume {}/checkpoint-N to continue, choose another output_dir, or set training.overwrite_output_dir = true",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Collates `pairs` into micro-batches of `size` on the trainer's device.
+fn micro_batches(
+    trainer: &Trainer,
+    pairs: &[&TokenizedPair],
+    size: usize,
+) -> Result<Vec<BatchTensors>> {
+    pairs
+        .chunks(size.max(1))
+        .map(|chunk| {
+            Batch::collate(chunk.iter().copied(), trainer.tokenizer.pad_id())?
+                .to_tensors(&trainer.device)
+        })
+        .collect()
+}
+
+impl Trainer {
+    /// Preference metrics of the policy on `pairs` (no gradient), prefixed `eval_`.
+    pub fn evaluate(&mut self, pairs: &[TokenizedPair]) -> Result<Metrics> {
+        let size = self
+            .config
+            .training
+            .per_device_eval_batch_size
+            .unwrap_or(self.config.training.per_device_train_batch_size);
+        let refs: Vec<&TokenizedPair> = pairs.iter().collect();
+        let mut sums = SumMetrics::default();
+        let total = pairs.len() as f64;
+        let mut state = self.loss_state; // evaluation must not advance BCO's running mean
+        for batch in micro_batches(self, &refs, size)? {
+            let share = (batch.input_ids.dim(0)? / 2) as f64 / total;
+            let out = pair_forward(
+                &self.policy,
+                &batch.input_ids,
+                &batch.attention_mask,
+                &batch.loss_mask,
+                false,
+            )?;
+            let reference = self
+                .reference
+                .as_ref()
+                .map(|r| {
+                    pair_forward(
+                        r,
+                        &batch.input_ids,
+                        &batch.attention_mask,
+                        &batch.loss_mask,
+                        false,
+                    )
+                })
+                .transpose()?;
+            let mut inputs = LossInputs::from_sequence_logps(
+                &out.sequence,
+                reference.as_ref().map(|r| &r.sequence),
+            )?;
+            if self.config.loss.use_weighting {
+                // WPO weights only rescale the loss; evaluation reports the unweighted objective.
+                inputs.wpo_log_weights = None;
+            }
+            let lo = self.loss.without_weighting().compute(&inputs, &mut state)?;
+            sums.add(&out, reference.as_ref(), &lo, share)?;
+        }
+        let mut m = Metrics::new();
+        sums.write_prefixed(&mut m, "eval_");
+        m.insert("eval_loss".into(), sums.loss());
+        Ok(m)
+    }
+
+    /// Trains on `train` until the configured number of steps, logging to `log`, evaluating on
+    /// `eval`, checkpointing, and stopping cleanly (with a checkpoint) when `stop` is raised.
+    pub fn run(
+        &mut self,
+        train: &PreferenceDataset,
+        eval: Option<&PreferenceDataset>,
+        log: &mut MetricsLog,
+        stop: Arc<AtomicBool>,
+        mut progress: impl FnMut(u64, u64, &Metrics),
+    ) -> Result<RunOutcome> {
+        let t = self.config.training.clone();
+        let n = train.pairs.len();
+        let total = total_steps(&self.config, n);
+        let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+        let mut averager = MetricsAverager::default();
+        let mut order_epoch = u64::MAX;
+        let mut order = Vec::new();
+        while self.step < total {
+            if self.cursor.position >= n {
+                self.cursor.epoch += 1;
+                self.cursor.position = 0;
+            }
+            if order_epoch != self.cursor.epoch {
+                order = epoch_order(n, t.seed, self.cursor.epoch, t.shuffle);
+                order_epoch = self.cursor.epoch;
+            }
+            let end = (self.cursor.position + per_step).min(n);
+            let pairs: Vec<&TokenizedPair> = order[self.cursor.position..end]
+                .iter()
+                .map(|&i| &train.pairs[i])
+                .collect();
+            let batches = micro_batches(self, &pairs, t.per_device_train_batch_size)?;
+            let logging = t.logging_steps > 0 && (self.step + 1).is_multiple_of(t.logging_steps);
+            let metrics = self.train_step(&batches, logging)?;
+            self.cursor.position = end;
+            averager.add(&metrics);
+            let epoch = self.cursor.epoch as f64 + self.cursor.position as f64 / n as f64;
+            progress(self.step, total, &metrics);
+            if logging || self.step == total {
+                log.log(self.step, epoch, &averager.take())?;
+            }
+            if let Some(eval) =
+                eval.filter(|_| t.eval_steps > 0 && self.step.is_multiple_of(t.eval_steps))
+            {
+                let m = self.evaluate(&eval.pairs)?;
+                log.log(self.step, epoch, &m)?;
+            }
+            if t.save_steps > 0 && self.step.is_multiple_of(t.save_steps) && self.step < total {
+                self.save_checkpoint()?;
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(RunOutcome::Interrupted {
+                    checkpoint: self.save_checkpoint()?,
+                });
+            }
+        }
+        let evaluated_now = t.eval_steps > 0 && self.step.is_multiple_of(t.eval_steps);
+        if let Some(eval) = eval.filter(|_| !evaluated_now) {
+            let m = self.evaluate(&eval.pairs)?;
+            let epoch = self.cursor.epoch as f64 + self.cursor.position as f64 / n.max(1) as f64;
+            log.log(self.step, epoch, &m)?;
+        }
+        let checkpoint = self.save_checkpoint()?;
+        let final_model = t.output_dir.join("final");
+        crate::model::save_hf(
+            &self.policy,
+            &self.tokenizer,
+            self.generation_config.as_ref(),
+            &final_model,
+        )?;
+        Ok(RunOutcome::Finished {
+            checkpoint,
+            final_model,
+        })
+    }
+}
+
+/// Loads the datasets a config names, reporting what was dropped.
+pub fn load_datasets(
+    config: &TrainConfig,
+    trainer: &Trainer,
+) -> Result<(PreferenceDataset, Option<PreferenceDataset>)> {
+    let data = config.data.data_config();
+    let train = PreferenceDataset::load(&config.data.train_file, &trainer.tokenizer, &data)?;
+    let eval = config
+        .data
+        .eval_file
+        .as_deref()
+        .map(|p: &Path| PreferenceDataset::load(p, &trainer.tokenizer, &data))
+        .transpose()?;
+    Ok((train, eval))
+}

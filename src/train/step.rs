@@ -1,0 +1,436 @@
+//! One optimizer step, top to bottom:
+//!
+//! 1. reference forward on every micro-batch (no graph), when the loss or GANPO needs it;
+//! 2. GANPO discriminator update on detached latents of the whole batch (ganpo's default), or per
+//!    micro-batch with the authors' gating (`compat = "authors"`);
+//! 3. per micro-batch: policy forward, preference loss + λ·L_G through the frozen discriminators,
+//!    backward scaled by the micro-batch's share of the batch, gradients summed;
+//! 4. global-norm clip, finiteness check, policy AdamW step.
+//!
+//! With gradient accumulation (k > 1) the discriminators see the whole batch's latents in one
+//! update, as they would with one batch of B: the policy latents for that update come from an
+//! extra forward pass per micro-batch whose graph is dropped at once (with k = 1 that pass is
+//! the policy forward itself).
+
+use candle_core::{DType, Tensor};
+
+use crate::config::train::Pooling;
+use crate::data::BatchTensors;
+use crate::ganpo::{DiscriminatorScores, Latents, discriminator_step, generator_losses};
+use crate::losses::{LossInputs, WpoLogWeights};
+use crate::optim::clip_grad_norm;
+use crate::train::forward::{PairOutputs, pair_forward};
+use crate::train::grad_accum::GradAccumulator;
+use crate::train::metrics::Metrics;
+use crate::train::trainer::{GanpoParts, Trainer};
+use crate::{Error, Result};
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+fn mean(t: &Tensor) -> Result<f64> {
+    scalar(&t.to_dtype(DType::F64)?.mean_all()?)
+}
+
+/// The discriminators' `[2B, T]` mask for a batch under `pooling`.
+fn pooling_mask(batch: &BatchTensors, pooling: Pooling) -> Result<Tensor> {
+    Ok(match pooling {
+        Pooling::Sequence => batch.attention_mask.to_dtype(DType::F32)?,
+        Pooling::Completion => batch.loss_mask.to_dtype(DType::F32)?,
+        Pooling::Unmasked => batch.attention_mask.ones_like()?.to_dtype(DType::F32)?,
+    })
+}
+
+/// Pads `[B, T, ...]` with zeros to `[B, len, ...]` along dim 1.
+fn pad_seq(t: &Tensor, len: usize) -> Result<Tensor> {
+    let cur = t.dim(1)?;
+    if cur == len {
+        return Ok(t.clone());
+    }
+    let mut shape = t.dims().to_vec();
+    shape[1] = len - cur;
+    Ok(Tensor::cat(
+        &[t, &Tensor::zeros(shape, t.dtype(), t.device())?],
+        1,
+    )?)
+}
+
+/// Detached latents and masks of the chosen and rejected halves.
+struct LatentBatch {
+    policy_chosen: Tensor,
+    policy_rejected: Tensor,
+    ref_chosen: Tensor,
+    ref_rejected: Tensor,
+    chosen_mask: Tensor,
+    rejected_mask: Tensor,
+}
+
+impl LatentBatch {
+    fn new(policy: &PairOutputs, reference: &PairOutputs, mask: &Tensor) -> Result<Self> {
+        let b = policy.chosen_logps.dim(0)?;
+        Ok(LatentBatch {
+            policy_chosen: policy.chosen_hidden.detach(),
+            policy_rejected: policy.rejected_hidden.detach(),
+            ref_chosen: reference.chosen_hidden.detach(),
+            ref_rejected: reference.rejected_hidden.detach(),
+            chosen_mask: mask.narrow(0, 0, b)?,
+            rejected_mask: mask.narrow(0, b, b)?,
+        })
+    }
+
+    /// Concatenates micro-batches along the batch, zero-padding to the longest sequence (padded
+    /// positions carry mask 0, so masked pooling ignores them).
+    fn concat(parts: &[LatentBatch]) -> Result<Self> {
+        let len = parts
+            .iter()
+            .map(|p| p.policy_chosen.dim(1).unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let cat = |f: &dyn Fn(&LatentBatch) -> &Tensor| -> Result<Tensor> {
+            let padded = parts
+                .iter()
+                .map(|p| pad_seq(f(p), len))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Tensor::cat(&padded, 0)?)
+        };
+        Ok(LatentBatch {
+            policy_chosen: cat(&|p| &p.policy_chosen)?,
+            policy_rejected: cat(&|p| &p.policy_rejected)?,
+            ref_chosen: cat(&|p| &p.ref_chosen)?,
+            ref_rejected: cat(&|p| &p.ref_rejected)?,
+            chosen_mask: cat(&|p| &p.chosen_mask)?,
+            rejected_mask: cat(&|p| &p.rejected_mask)?,
+        })
+    }
+
+    fn latents(&self) -> Latents<'_> {
+        Latents {
+            policy_chosen: &self.policy_chosen,
+            policy_rejected: &self.policy_rejected,
+            ref_chosen: &self.ref_chosen,
+            ref_rejected: &self.ref_rejected,
+            chosen_mask: &self.chosen_mask,
+            rejected_mask: &self.rejected_mask,
+        }
+    }
+}
+
+fn ordering_accuracy(higher: &Tensor, lower: &Tensor) -> Result<f64> {
+    mean(&higher.gt(lower)?.to_dtype(DType::F32)?)
+}
+
+fn disc_metrics(
+    m: &mut Metrics,
+    scores: &DiscriminatorScores,
+    plus: f64,
+    minus: f64,
+) -> Result<()> {
+    m.insert("disc/loss_chosen".into(), plus);
+    m.insert("disc/loss_rejected".into(), minus);
+    let s = scores;
+    m.insert(
+        "disc/acc_chosen_ref_over_policy".into(),
+        ordering_accuracy(&s.plus_ref_chosen, &s.plus_policy)?,
+    );
+    m.insert(
+        "disc/acc_chosen_policy_over_ref_rejected".into(),
+        ordering_accuracy(&s.plus_policy, &s.plus_ref_rejected)?,
+    );
+    m.insert(
+        "disc/acc_rejected_ref_over_policy".into(),
+        ordering_accuracy(&s.minus_ref_rejected, &s.minus_policy)?,
+    );
+    m.insert(
+        "disc/acc_rejected_policy_over_ref_chosen".into(),
+        ordering_accuracy(&s.minus_policy, &s.minus_ref_chosen)?,
+    );
+    Ok(())
+}
+
+/// Scores the latents, updates the running means, and back-propagates the discriminator losses
+/// (scaled by `scale`). Returns their gradients (discriminator variables only: latents are detached).
+fn disc_losses(
+    g: &mut GanpoParts,
+    batch: &LatentBatch,
+    scale: f64,
+    m: &mut Metrics,
+) -> Result<candle_core::backprop::GradStore> {
+    let step = discriminator_step(&mut g.plus, &mut g.minus, &batch.latents(), &mut g.means)?;
+    let plus = step.losses.plus.mean_all()?;
+    let minus = step.losses.minus.mean_all()?;
+    disc_metrics(m, &step.scores, scalar(&plus)?, scalar(&minus)?)?;
+    // D⁺ and D⁻ share no parameters, so one backward of the sum trains each on its own loss.
+    Ok(((plus + minus)? * scale)?.backward()?)
+}
+
+fn disc_apply(
+    g: &mut GanpoParts,
+    grads: &candle_core::backprop::GradStore,
+    step: u64,
+) -> Result<()> {
+    let lr = g.schedule.lr(step);
+    g.opt_plus.step(grads, lr)?;
+    g.opt_minus.step(grads, lr)
+}
+
+fn grad_norm(
+    grads: &candle_core::backprop::GradStore,
+    vars: &[(String, candle_core::Var)],
+) -> Result<f64> {
+    let mut total = 0.0;
+    for (_, v) in vars {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            total += scalar(&g.to_dtype(DType::F64)?.sqr()?.sum_all()?)?;
+        }
+    }
+    Ok(total.sqrt())
+}
+
+impl Trainer {
+    /// Runs one optimizer step over `micro` (the micro-batches of one batch) and returns its metrics
+    /// (TRL names plus GANPO's). `diagnostics` adds the adversarial/preference gradient-norm ratio,
+    /// at the cost of a second backward pass.
+    pub fn train_step(&mut self, micro: &[BatchTensors], diagnostics: bool) -> Result<Metrics> {
+        let total_pairs: usize = micro
+            .iter()
+            .map(|b| b.input_ids.dim(0).unwrap_or(0) / 2)
+            .sum();
+        if total_pairs == 0 {
+            return Err(Error::Training("an empty batch".into()));
+        }
+        let mut m = Metrics::new();
+        let with_wpo = self.config.loss.use_weighting;
+        let authors = self.authors_compat();
+        let k = micro.len();
+
+        // 1. Reference forward (no graph: the reference holds plain tensors).
+        let refs: Vec<Option<PairOutputs>> = micro
+            .iter()
+            .map(|b| {
+                self.reference
+                    .as_ref()
+                    .map(|r| pair_forward(r, &b.input_ids, &b.attention_mask, &b.loss_mask, false))
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+
+        // 2. Discriminator update on the whole batch (ganpo's default).
+        let mut policy_outs: Vec<Option<PairOutputs>> = (0..k).map(|_| None).collect();
+        if let (Some(g), false) = (self.ganpo.as_mut(), authors) {
+            let mut parts = Vec::with_capacity(k);
+            for (i, b) in micro.iter().enumerate() {
+                let out = pair_forward(
+                    &self.policy,
+                    &b.input_ids,
+                    &b.attention_mask,
+                    &b.loss_mask,
+                    with_wpo,
+                )?;
+                let reference = refs[i]
+                    .as_ref()
+                    .ok_or_else(|| Error::Training("GANPO needs the reference".into()))?;
+                parts.push(LatentBatch::new(
+                    &out,
+                    reference,
+                    &pooling_mask(b, g.settings.pooling)?,
+                )?);
+                if k == 1 {
+                    policy_outs[i] = Some(out);
+                }
+            }
+            let batch = LatentBatch::concat(&parts)?;
+            for _ in 0..g.settings.disc_steps {
+                let grads = disc_losses(g, &batch, 1.0, &mut m)?;
+                disc_apply(g, &grads, self.step)?;
+            }
+        }
+
+        // 3. Policy losses per micro-batch.
+        let vars = self.policy.vars().to_vec();
+        let mut acc = GradAccumulator::default();
+        let (mut po_norm_sq, mut adv_norm_sq) = (0.0, 0.0);
+        let (mut sums, mut adv_sum) = (SumMetrics::default(), 0.0);
+        for (i, b) in micro.iter().enumerate() {
+            let share = (b.input_ids.dim(0)? / 2) as f64 / total_pairs as f64;
+            let out = match policy_outs[i].take() {
+                Some(out) => out,
+                None => pair_forward(
+                    &self.policy,
+                    &b.input_ids,
+                    &b.attention_mask,
+                    &b.loss_mask,
+                    with_wpo,
+                )?,
+            };
+            let reference = refs[i].as_ref();
+            let mut inputs =
+                LossInputs::from_sequence_logps(&out.sequence, reference.map(|r| &r.sequence))?;
+            if let Some(w) = &out.wpo_log_weights {
+                let half = w.dim(0)? / 2;
+                inputs.wpo_log_weights = Some(WpoLogWeights {
+                    chosen: w.narrow(0, 0, half)?,
+                    rejected: w.narrow(0, half, half)?,
+                });
+            }
+            let lo = self.loss.compute(&inputs, &mut self.loss_state)?;
+            let po_loss = (lo.losses.mean_all()? * share)?;
+            sums.add(&out, reference, &lo, share)?;
+            let adv_loss = match self.ganpo.as_mut() {
+                None => None,
+                Some(g) => {
+                    let mask = pooling_mask(b, g.settings.pooling)?;
+                    if authors {
+                        // The authors' per-micro-batch discriminator step, gated below.
+                        let reference = reference
+                            .ok_or_else(|| Error::Training("GANPO needs the reference".into()))?;
+                        let batch = LatentBatch::new(&out, reference, &mask)?;
+                        let grads = disc_losses(g, &batch, 1.0, &mut m)?;
+                        g.pending.add(grads)?;
+                    }
+                    let half = mask.dim(0)? / 2;
+                    let lg = generator_losses(
+                        &mut g.plus,
+                        &mut g.minus,
+                        &out.chosen_hidden,
+                        &out.rejected_hidden,
+                        &mask.narrow(0, 0, half)?,
+                        &mask.narrow(0, half, half)?,
+                        &g.means,
+                    )?
+                    .mean_all()?;
+                    adv_sum += scalar(&lg)? * share;
+                    Some((lg * (g.settings.lambda * share))?)
+                }
+            };
+            match (adv_loss, diagnostics) {
+                (Some(adv), true) => {
+                    let g_po = po_loss.backward()?;
+                    let g_adv = adv.backward()?;
+                    po_norm_sq += grad_norm(&g_po, &vars)?.powi(2);
+                    adv_norm_sq += grad_norm(&g_adv, &vars)?.powi(2);
+                    acc.add(g_po)?;
+                    acc.add(g_adv)?;
+                }
+                (Some(adv), false) => acc.add((po_loss + adv)?.backward()?)?,
+                (None, _) => acc.add(po_loss.backward()?)?,
+            }
+        }
+
+        // 4. Clip, check, step.
+        let mut grads = acc.take();
+        // Keep only the policy's gradients (L_G's graph also reaches discriminator weights in
+        // frozen mode as constants, never as variables, but be explicit about what steps).
+        let max_norm = (self.config.training.max_grad_norm > 0.0)
+            .then_some(self.config.training.max_grad_norm);
+        let norm = clip_grad_norm(&mut grads, &vars, max_norm)?;
+        let loss_value =
+            sums.loss + self.ganpo.as_ref().map_or(0.0, |g| g.settings.lambda) * adv_sum;
+        if !loss_value.is_finite() || !norm.is_finite() {
+            return Err(Error::Training(format!(
+                "non-finite {} at optimizer step {} (loss {loss_value}, grad_norm {norm}); the policy was not updated — lower the learning rate or check the data",
+                if loss_value.is_finite() {
+                    "gradient"
+                } else {
+                    "loss"
+                },
+                self.step + 1
+            )));
+        }
+        let lr = self.schedule.lr(self.step);
+        self.optimizer.step(&grads, lr)?;
+        if let (Some(g), true) = (self.ganpo.as_mut(), authors) {
+            let accumulation = self.config.training.gradient_accumulation_steps as u64;
+            if (self.step + 1).is_multiple_of(accumulation) {
+                let pending = g.pending.take();
+                disc_apply(g, &pending, self.step)?;
+            }
+        }
+        self.step += 1;
+
+        sums.write(&mut m);
+        m.insert("loss".into(), loss_value);
+        m.insert("grad_norm".into(), norm);
+        m.insert("learning_rate".into(), lr);
+        if let Some(g) = &self.ganpo {
+            m.insert("adv/loss".into(), adv_sum);
+            if let Some(b) = g.means.get() {
+                for (name, v) in [
+                    ("plus_policy", b.plus_policy),
+                    ("plus_ref_chosen", b.plus_ref_chosen),
+                    ("plus_ref_rejected", b.plus_ref_rejected),
+                    ("minus_policy", b.minus_policy),
+                    ("minus_ref_chosen", b.minus_ref_chosen),
+                    ("minus_ref_rejected", b.minus_ref_rejected),
+                ] {
+                    m.insert(format!("disc/mean_{name}"), v);
+                }
+            }
+            if diagnostics && po_norm_sq > 0.0 {
+                m.insert(
+                    "adv/grad_norm_ratio".into(),
+                    (adv_norm_sq / po_norm_sq).sqrt(),
+                );
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Batch-weighted sums of the preference metrics over micro-batches.
+#[derive(Default)]
+pub(crate) struct SumMetrics {
+    loss: f64,
+    chosen_rewards: f64,
+    rejected_rewards: f64,
+    accuracy: f64,
+    chosen_logps: f64,
+    rejected_logps: f64,
+    chosen_logits: f64,
+    rejected_logits: f64,
+}
+
+impl SumMetrics {
+    pub(crate) fn add(
+        &mut self,
+        out: &PairOutputs,
+        _reference: Option<&PairOutputs>,
+        lo: &crate::losses::LossOutput,
+        share: f64,
+    ) -> Result<()> {
+        self.loss += mean(&lo.losses.detach())? * share;
+        self.chosen_rewards += mean(&lo.chosen_rewards)? * share;
+        self.rejected_rewards += mean(&lo.rejected_rewards)? * share;
+        self.accuracy += ordering_accuracy(&lo.chosen_rewards, &lo.rejected_rewards)? * share;
+        self.chosen_logps += mean(&out.chosen_logps.detach())? * share;
+        self.rejected_logps += mean(&out.rejected_logps.detach())? * share;
+        self.chosen_logits += out.chosen_mean_logit * share;
+        self.rejected_logits += out.rejected_mean_logit * share;
+        Ok(())
+    }
+
+    pub(crate) fn write_prefixed(&self, m: &mut Metrics, prefix: &str) {
+        let mut put = |k: &str, v: f64| {
+            m.insert(format!("{prefix}{k}"), v);
+        };
+        put("rewards/chosen", self.chosen_rewards);
+        put("rewards/rejected", self.rejected_rewards);
+        put(
+            "rewards/margins",
+            self.chosen_rewards - self.rejected_rewards,
+        );
+        put("rewards/accuracies", self.accuracy);
+        put("logps/chosen", self.chosen_logps);
+        put("logps/rejected", self.rejected_logps);
+        put("logits/chosen", self.chosen_logits);
+        put("logits/rejected", self.rejected_logits);
+    }
+
+    fn write(&self, m: &mut Metrics) {
+        self.write_prefixed(m, "");
+    }
+
+    pub(crate) fn loss(&self) -> f64 {
+        self.loss
+    }
+}

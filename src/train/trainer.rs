@@ -1,0 +1,200 @@
+//! Everything a run holds, as plain values: the policy and its optimizer, the frozen reference, the
+//! loss and its state, and (with GANPO) two discriminators with their own optimizers and the
+//! running means. Which optimizer updates which parameters is a data fact: each optimizer is built
+//! from exactly the variables it owns.
+
+use candle_core::{DType, Device};
+
+use crate::config::train::{Compat, GanpoSection, TrainConfig};
+use crate::ganpo::{Discriminator, RunningMeans};
+use crate::losses::{Loss, LossState};
+use crate::model::{CausalLm, Trainability, load_model};
+use crate::optim::{AdamW, AdamWConfig, Schedule};
+use crate::tokenize::Tokenizer;
+use crate::train::data_order::DataCursor;
+use crate::train::grad_accum::GradAccumulator;
+use crate::{Error, Result};
+
+/// The GANPO half of a run.
+pub struct GanpoParts {
+    /// The `[ganpo]` settings.
+    pub settings: GanpoSection,
+    /// D⁺, scoring chosen sequences.
+    pub plus: Discriminator,
+    /// D⁻, scoring rejected sequences.
+    pub minus: Discriminator,
+    /// The six running means.
+    pub means: RunningMeans,
+    /// D⁺'s optimizer (its variables only).
+    pub opt_plus: AdamW,
+    /// D⁻'s optimizer (its variables only).
+    pub opt_minus: AdamW,
+    /// Discriminator learning-rate schedule (same shape and warmup as the policy's).
+    pub schedule: Schedule,
+    /// `compat = "authors"`: discriminator gradients summed since the last gated update.
+    pub pending: GradAccumulator,
+}
+
+/// A training run's state.
+pub struct Trainer {
+    /// The resolved configuration.
+    pub config: TrainConfig,
+    /// The policy (trainable).
+    pub policy: CausalLm,
+    /// The frozen reference, when the loss or GANPO needs it.
+    pub reference: Option<CausalLm>,
+    /// The policy's tokenizer.
+    pub tokenizer: Tokenizer,
+    /// `generation_config.json` of the starting checkpoint, saved with the policy.
+    pub generation_config: Option<serde_json::Value>,
+    /// The resolved loss.
+    pub loss: Loss,
+    /// Loss state carried across steps (BCO-pair's running mean).
+    pub loss_state: LossState,
+    /// The policy's AdamW.
+    pub optimizer: AdamW,
+    /// The policy's learning-rate schedule.
+    pub schedule: Schedule,
+    /// GANPO, when `[ganpo]` is present.
+    pub ganpo: Option<GanpoParts>,
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Position in the training data.
+    pub cursor: DataCursor,
+    /// The compute device.
+    pub device: Device,
+}
+
+/// Parses `cpu` / `cuda:N`.
+pub fn parse_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let index: usize = name
+        .strip_prefix("cuda:")
+        .or_else(|| (name == "cuda").then_some("0"))
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(|| Error::Config(format!("unknown device `{name}`; use `cpu` or `cuda:N`")))?;
+    Device::new_cuda(index).map_err(|e| {
+        Error::Config(format!(
+            "device `{name}` is unavailable ({e}); ganpo must be built with `--features cuda`"
+        ))
+    })
+}
+
+impl Trainer {
+    /// Builds a fresh run: loads the policy (trainable) and, when needed, the reference (frozen),
+    /// and initializes the discriminators. `total_steps` sizes the schedules.
+    pub fn new(config: TrainConfig, total_steps: u64) -> Result<Self> {
+        let device = parse_device(&config.model.device)?;
+        let policy = load_model(
+            &config.model.path,
+            Trainability::Trainable,
+            DType::F32,
+            &device,
+        )?;
+        Self::assemble(
+            config,
+            policy.model,
+            policy.tokenizer,
+            policy.generation_config,
+            total_steps,
+            device,
+        )
+    }
+
+    /// Builds a run around an already loaded policy (used by resume and by tests).
+    pub fn assemble(
+        config: TrainConfig,
+        policy: CausalLm,
+        tokenizer: Tokenizer,
+        generation_config: Option<serde_json::Value>,
+        total_steps: u64,
+        device: Device,
+    ) -> Result<Self> {
+        let loss = config.loss.resolve()?;
+        let reference = if loss.requires_reference() || config.ganpo.is_some() {
+            let path = config
+                .model
+                .reference
+                .as_ref()
+                .unwrap_or(&config.model.path);
+            Some(load_model(path, Trainability::Frozen, DType::F32, &device)?.model)
+        } else {
+            None
+        };
+        let t = &config.training;
+        let warmup = if t.warmup_steps > 0 {
+            t.warmup_steps
+        } else {
+            Schedule::warmup_from_ratio(t.warmup_ratio, total_steps)
+        };
+        let schedule = Schedule {
+            learning_rate: t.learning_rate,
+            kind: t.lr_scheduler_type,
+            warmup_steps: warmup,
+            total_steps,
+        };
+        let optimizer = AdamW::new(policy.vars(), config.optimizer)?;
+        let ganpo = match &config.ganpo {
+            None => None,
+            Some(g) => {
+                let d = policy.config().hidden_size;
+                let plus = Discriminator::new(
+                    &g.discriminator,
+                    d,
+                    g.seed.wrapping_mul(2).wrapping_add(1),
+                    DType::F32,
+                    &device,
+                )?;
+                let minus = Discriminator::new(
+                    &g.discriminator,
+                    d,
+                    g.seed.wrapping_mul(2).wrapping_add(2),
+                    DType::F32,
+                    &device,
+                )?;
+                let disc_opt = AdamWConfig {
+                    weight_decay: g.disc_weight_decay,
+                    ..AdamWConfig::default()
+                };
+                let lr = config.disc_learning_rate().unwrap_or(t.learning_rate / 2.0);
+                Some(GanpoParts {
+                    opt_plus: AdamW::new(&plus.named_vars(), disc_opt)?,
+                    opt_minus: AdamW::new(&minus.named_vars(), disc_opt)?,
+                    plus,
+                    minus,
+                    means: RunningMeans::new(g.momentum)?,
+                    schedule: Schedule {
+                        learning_rate: lr,
+                        ..schedule
+                    },
+                    pending: GradAccumulator::default(),
+                    settings: g.clone(),
+                })
+            }
+        };
+        Ok(Trainer {
+            loss,
+            loss_state: LossState::default(),
+            optimizer,
+            schedule,
+            ganpo,
+            reference,
+            policy,
+            tokenizer,
+            generation_config,
+            step: 0,
+            cursor: DataCursor::default(),
+            device,
+            config,
+        })
+    }
+
+    /// Whether GANPO runs in the authors' compatibility mode.
+    pub fn authors_compat(&self) -> bool {
+        self.ganpo
+            .as_ref()
+            .is_some_and(|g| g.settings.compat == Compat::Authors)
+    }
+}
