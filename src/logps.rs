@@ -54,11 +54,11 @@ pub fn sequence_logps(
         ],
         1,
     )?;
-    let mask = loss_mask.to_dtype(DType::F32)?;
+    let mask = loss_mask.to_dtype(loss_dtype(logits))?;
     let mask = Tensor::cat(
         &[
             mask.narrow(1, 1, t - 1)?,
-            Tensor::zeros((b, 1), DType::F32, device)?,
+            Tensor::zeros((b, 1), loss_dtype(logits), device)?,
         ],
         1,
     )?;
@@ -73,9 +73,12 @@ pub fn sequence_logps(
 
 /// `log softmax(logits)[label]` for every position: `[batch, seq, vocab]` × `[batch, seq]` → `[batch, seq]`, f32.
 pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let logits = logits.to_dtype(DType::F32)?;
+    // f64 (used by gradient checks) keeps full precision through the composition; everything else
+    // is computed in f32.
+    let dtype = loss_dtype(logits);
+    let logits = logits.to_dtype(dtype)?;
     let labels = labels.to_dtype(DType::U32)?;
-    if logits.device().is_cpu() {
+    if logits.device().is_cpu() && dtype == DType::F32 {
         Ok(logits
             .contiguous()?
             .apply_op2(&labels.contiguous()?, LabelLogprob)?)
@@ -85,6 +88,15 @@ pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
         Ok(lsm
             .gather(&labels.unsqueeze(D::Minus1)?, D::Minus1)?
             .squeeze(D::Minus1)?)
+    }
+}
+
+/// Log-probs are computed in f64 for f64 logits, else in f32.
+fn loss_dtype(logits: &Tensor) -> DType {
+    if logits.dtype() == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
     }
 }
 

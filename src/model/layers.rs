@@ -76,15 +76,21 @@ impl RmsNorm {
     /// Normalizes over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        // At least f32, as transformers; f64 stays f64 (gradient checks).
+        let compute = if dtype == DType::F64 {
+            DType::F64
+        } else {
+            DType::F32
+        };
+        let xf = x.to_dtype(compute)?;
         let inv_rms = (xf.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
             .sqrt()?
             .recip()?;
         let normed = xf.broadcast_mul(&inv_rms)?;
         let scale = if self.add_one {
-            (self.weight.to_dtype(DType::F32)? + 1.0)?
+            (self.weight.to_dtype(compute)? + 1.0)?
         } else {
-            self.weight.to_dtype(DType::F32)?
+            self.weight.to_dtype(compute)?
         };
         let y = if self.add_one {
             // Gemma multiplies in f32 and casts afterwards.

@@ -114,8 +114,8 @@ impl Rotary {
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
     pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         let seq = x.dim(2)?;
-        let cos = self.cos.narrow(0, start, seq)?;
-        let sin = self.sin.narrow(0, start, seq)?;
+        let cos = self.cos.narrow(0, start, seq)?.to_dtype(x.dtype())?;
+        let sin = self.sin.narrow(0, start, seq)?.to_dtype(x.dtype())?;
         // `rope_slow` is candle's differentiable rotate-half RoPE (the fused `rope` has no backward).
         Ok(candle_nn::rotary_emb::rope_slow(
             &x.contiguous()?,

@@ -37,8 +37,14 @@ pub struct PairOutputs {
 /// shifted) is 1, without gradient; 0 when the mask is empty.
 fn masked_mean_logit(logits: &Tensor, mask: &Tensor) -> Result<f64> {
     let per_position = logits.detach().mean(2)?; // [n, T]
-    let total = (per_position * mask)?.sum_all()?.to_scalar::<f32>()? as f64;
-    let count = mask.sum_all()?.to_scalar::<f32>()? as f64;
+    let total = (&per_position * mask.to_dtype(per_position.dtype())?)?
+        .sum_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?;
+    let count = mask
+        .sum_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?;
     Ok(if count > 0.0 { total / count } else { 0.0 })
 }
 
