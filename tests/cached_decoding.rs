@@ -4,18 +4,9 @@
 mod common;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
-use common::{assert_close, fixture};
+use common::{VARIANTS, assert_close, fixture};
 use ganpo::model::{Trainability, load_model};
 
-const VARIANTS: [&str; 7] = [
-    "llama",
-    "llama3_scaled_tied",
-    "qwen2",
-    "qwen2_tied",
-    "mistral",
-    "gemma",
-    "gemma2",
-];
 /// Same f32 arithmetic in a different order (one query at a time vs all at once): rounding only.
 const TOL: f64 = 1e-5;
 

@@ -4,19 +4,9 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use common::{assert_close, fixture, load_golden};
+use common::{VARIANTS, assert_close, fixture, load_golden};
 use ganpo::logps::sequence_logps;
 use ganpo::model::{Trainability, load_model, save_hf};
-
-const VARIANTS: [&str; 7] = [
-    "llama",
-    "llama3_scaled_tied",
-    "qwen2",
-    "qwen2_tied",
-    "mistral",
-    "gemma",
-    "gemma2",
-];
 
 /// f32 through a few small layers: transformers (eager) and candle sum in different orders, so
 /// agreement is to rounding (~1e-6 relative); 1e-4 is the bar and leaves room.

@@ -99,23 +99,30 @@ impl Attention {
         self.kind
     }
 
-    /// Projects `x` (`[batch, seq, d]`) into rotated queries and keys, and values, each as
+    /// Projects `x` (`[batch, seq, d]`) into unrotated queries, keys and values, each
     /// `[batch, heads, seq, head_dim]` (keys and values with the key/value head count).
-    pub fn project(
-        &self,
-        x: &Tensor,
-        rotary: &Rotary,
-        start: usize,
-    ) -> Result<(Tensor, Tensor, Tensor)> {
+    fn qkv(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, heads, self.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = split(self.q_proj.forward(x)?, self.num_heads)?;
-        let k = split(self.k_proj.forward(x)?, self.num_kv_heads)?;
-        let v = split(self.v_proj.forward(x)?, self.num_kv_heads)?;
+        Ok((
+            split(self.q_proj.forward(x)?, self.num_heads)?,
+            split(self.k_proj.forward(x)?, self.num_kv_heads)?,
+            split(self.v_proj.forward(x)?, self.num_kv_heads)?,
+        ))
+    }
+
+    /// Queries and keys rotated for positions `start..start + seq`, and values.
+    pub fn project(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        start: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (q, k, v) = self.qkv(x)?;
         Ok((rotary.apply(&q, start)?, rotary.apply(&k, start)?, v))
     }
 
@@ -126,15 +133,7 @@ impl Attention {
         rotary: &Rotary,
         positions: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let (b, t, _) = x.dims3()?;
-        let split = |y: Tensor, heads: usize| -> Result<Tensor> {
-            Ok(y.reshape((b, t, heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = split(self.q_proj.forward(x)?, self.num_heads)?;
-        let k = split(self.k_proj.forward(x)?, self.num_kv_heads)?;
-        let v = split(self.v_proj.forward(x)?, self.num_kv_heads)?;
+        let (q, k, v) = self.qkv(x)?;
         Ok((
             rotary.apply_at(&q, positions)?,
             rotary.apply_at(&k, positions)?,

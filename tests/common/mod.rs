@@ -51,3 +51,14 @@ pub fn assert_close(actual: &Tensor, expected: &Tensor, tol: f64, what: &str) {
         "{what}: relative error {err:.3e} exceeds {tol:.1e}"
     );
 }
+
+/// The tiny model fixtures of every supported architecture variant (`tools/golden/models.py`).
+pub const VARIANTS: [&str; 7] = [
+    "llama",
+    "llama3_scaled_tied",
+    "qwen2",
+    "qwen2_tied",
+    "mistral",
+    "gemma",
+    "gemma2",
+];
