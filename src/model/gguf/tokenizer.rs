@@ -1,0 +1,204 @@
+//! The tokenizer stored in GGUF metadata (`tokenizer.ggml.*`), rebuilt as a Hugging Face
+//! `tokenizers` object with its special tokens, BOS/EOS policy and chat template.
+//!
+//! Supported: byte-level BPE (`tokenizer.ggml.model = "gpt2"`, used by Llama 3, SmolLM, Qwen2,
+//! GPT-2 ...). Tokens marked control (type 3) become special added tokens and user-defined ones
+//! (type 4) plain added tokens, so both are matched whole in text, as llama.cpp and transformers
+//! do. SentencePiece vocabularies (`"llama"`, Llama 1/2, Mistral v0.1) are not supported yet.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use tokenizers::decoders::byte_level::ByteLevel;
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{AddedToken, PostProcessorWrapper};
+
+use super::file::GgufFile;
+use super::pre_tokenizer::PreFamily;
+use crate::tokenize::{ChatTemplate, SpecialToken, SpecialTokens, Tokenizer};
+use crate::{Error, Result};
+
+/// llama.cpp's token types (`LLAMA_TOKEN_TYPE_*`).
+const TOKEN_TYPE_CONTROL: i64 = 3;
+const TOKEN_TYPE_USER_DEFINED: i64 = 4;
+
+/// Builds the tokenizer described by `file`'s metadata.
+pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
+    let err = |m: String| Error::model(file.path(), m);
+    let model = file.get_str("tokenizer.ggml.model")?.ok_or_else(|| {
+        err("no tokenizer in this GGUF file (`tokenizer.ggml.model` is missing)".into())
+    })?;
+    match model {
+        "gpt2" => {}
+        "llama" => {
+            return Err(err(
+                "SentencePiece vocabularies (`tokenizer.ggml.model = llama`, Llama 1/2, Mistral v0.1) are not supported yet; use the Hugging Face checkpoint".into(),
+            ));
+        }
+        other => {
+            return Err(err(format!(
+                "unsupported tokenizer `tokenizer.ggml.model = {other}`; ganpo reads byte-level BPE (`gpt2`)"
+            )));
+        }
+    }
+    let tokens = file
+        .get_str_array("tokenizer.ggml.tokens")?
+        .ok_or_else(|| err("missing `tokenizer.ggml.tokens`".into()))?;
+    let merges = file
+        .get_str_array("tokenizer.ggml.merges")?
+        .ok_or_else(|| err("missing `tokenizer.ggml.merges` (needed for BPE)".into()))?;
+    let types = file
+        .get_int_array("tokenizer.ggml.token_type")?
+        .unwrap_or_default();
+    if !types.is_empty() && types.len() != tokens.len() {
+        return Err(err(format!(
+            "`tokenizer.ggml.token_type` has {} entries for {} tokens",
+            types.len(),
+            tokens.len()
+        )));
+    }
+    let family = PreFamily::parse(file.get_str("tokenizer.ggml.pre")?).map_err(&err)?;
+
+    // Later duplicates win, as in llama.cpp's `token_to_id` and transformers' vocab dict.
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, t)| ((*t).to_owned(), id as u32))
+        .collect();
+    let merges = merges
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .ok_or_else(|| {
+                    err(format!(
+                        "merge {i} `{m}` is not two tokens separated by a space"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .ignore_merges(family.ignore_merges())
+        .build()
+        .map_err(|e| err(format!("invalid BPE vocabulary or merges: {e}")))?;
+    let mut inner = tokenizers::Tokenizer::new(bpe);
+    inner.with_pre_tokenizer(Some(family.pre_tokenizer().map_err(&err)?));
+    inner.with_decoder(Some(ByteLevel::default()));
+
+    let added = |wanted: i64, special: bool| -> Vec<AddedToken> {
+        tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| **t == wanted)
+            .map(|(text, _)| AddedToken::from(*text, special).normalized(false))
+            .collect()
+    };
+    inner
+        .add_special_tokens(added(TOKEN_TYPE_CONTROL, true))
+        .map_err(|e| err(format!("cannot add the control tokens: {e}")))?;
+    inner
+        .add_tokens(added(TOKEN_TYPE_USER_DEFINED, false))
+        .map_err(|e| err(format!("cannot add the user-defined tokens: {e}")))?;
+
+    let special_token = |key: &str| -> Result<Option<SpecialToken>> {
+        let Some(id) = file.get_usize(key)? else {
+            return Ok(None);
+        };
+        let text = tokens.get(id).ok_or_else(|| {
+            err(format!(
+                "`{key}` = {id} is outside the vocabulary of {} tokens",
+                tokens.len()
+            ))
+        })?;
+        Ok(Some(SpecialToken {
+            text: (*text).to_owned(),
+            id: id as u32,
+        }))
+    };
+    let special = SpecialTokens {
+        bos: special_token("tokenizer.ggml.bos_token_id")?,
+        eos: special_token("tokenizer.ggml.eos_token_id")?,
+        pad: special_token("tokenizer.ggml.padding_token_id")?,
+        unk: special_token("tokenizer.ggml.unknown_token_id")?,
+    };
+    let add_bos = file
+        .get_bool("tokenizer.ggml.add_bos_token")?
+        .unwrap_or(family.adds_bos_by_default());
+    let add_eos = file
+        .get_bool("tokenizer.ggml.add_eos_token")?
+        .unwrap_or(false);
+    if let Some(processor) = template_processor(&special, add_bos, add_eos).map_err(&err)? {
+        inner.with_post_processor(Some(processor));
+    }
+
+    let chat_template = file
+        .get_str("tokenizer.chat_template")?
+        .map(|s| ChatTemplate::new(s.to_owned()))
+        .transpose()?;
+    let config_json = json!({
+        "add_bos_token": add_bos,
+        "add_eos_token": add_eos,
+        "clean_up_tokenization_spaces": false,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+    });
+    Ok(Tokenizer::from_parts(
+        inner,
+        special,
+        chat_template,
+        config_json,
+    ))
+}
+
+/// The post-processor that adds BOS and/or EOS around each sequence (Llama 3's
+/// `TemplateProcessing`), or `None` when neither is added.
+fn template_processor(
+    special: &SpecialTokens,
+    add_bos: bool,
+    add_eos: bool,
+) -> std::result::Result<Option<PostProcessorWrapper>, String> {
+    if !add_bos && !add_eos {
+        return Ok(None);
+    }
+    let mut pieces: HashMap<&str, &SpecialToken> = HashMap::new();
+    let mut single = Vec::new();
+    let mut pair = Vec::new();
+    if add_bos {
+        let bos = special.bos.as_ref().ok_or(
+            "`tokenizer.ggml.add_bos_token` is true but there is no `tokenizer.ggml.bos_token_id`",
+        )?;
+        pieces.insert("bos", bos);
+        single.push(format!("{}:0", bos.text));
+        pair.push(format!("{}:0", bos.text));
+    }
+    single.push("$A:0".to_owned());
+    pair.push("$A:0".to_owned());
+    if let Some(eos) = special.eos.as_ref().filter(|_| add_eos) {
+        pieces.insert("eos", eos);
+        single.push(format!("{}:0", eos.text));
+        pair.push(format!("{}:0", eos.text));
+    } else if add_eos {
+        return Err(
+            "`tokenizer.ggml.add_eos_token` is true but there is no `tokenizer.ggml.eos_token_id`"
+                .into(),
+        );
+    }
+    if let Some(bos) = pieces.get("bos") {
+        pair.push(format!("{}:1", bos.text));
+    }
+    pair.push("$B:1".to_owned());
+    if let Some(eos) = pieces.get("eos") {
+        pair.push(format!("{}:1", eos.text));
+    }
+    let tokens: Vec<(String, u32)> = pieces.values().map(|t| (t.text.clone(), t.id)).collect();
+    let processor = TemplateProcessing::builder()
+        .try_single(single)
+        .and_then(|b| b.try_pair(pair))
+        .map_err(|e| format!("invalid BOS/EOS template: {e}"))?
+        .special_tokens(tokens)
+        .build()
+        .map_err(|e| format!("invalid BOS/EOS template: {e}"))?;
+    Ok(Some(processor.into()))
+}
