@@ -316,7 +316,7 @@ impl ModelConfig {
             ));
         }
         let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
-        if kv_heads == 0 || heads % kv_heads != 0 {
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(cfg_err(
                 path,
                 format!(
@@ -326,7 +326,7 @@ impl ModelConfig {
         }
         let head_dim = match raw.head_dim {
             Some(d) => d,
-            None if raw.hidden_size % heads == 0 => raw.hidden_size / heads,
+            None if raw.hidden_size.is_multiple_of(heads) => raw.hidden_size / heads,
             None => {
                 return Err(cfg_err(
                     path,

@@ -58,9 +58,18 @@ fn ggml_type_name(code: u32) -> Option<&'static str> {
     })
 }
 
+/// The message of a candle error without the backtrace candle attaches when `RUST_BACKTRACE` is
+/// set (it would otherwise end up in ganpo's user-facing message).
+fn candle_message(err: &candle_core::Error) -> String {
+    match err {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
+    }
+}
+
 /// Rewords candle's header-parsing errors into what went wrong and what to do.
 fn header_error(path: &Path, err: candle_core::Error) -> Error {
-    let text = err.to_string();
+    let text = candle_message(&err);
     if let Some(code) = text
         .strip_prefix("unknown dtype for tensor ")
         .and_then(|c| c.trim().parse::<u32>().ok())
@@ -297,9 +306,17 @@ impl GgufFile {
         let qtensor = self
             .content
             .tensor(&mut self.reader, name, &Device::Cpu)
-            .map_err(|e| Error::model(&self.path, format!("reading tensor `{name}`: {e}")))?;
-        qtensor
-            .dequantize(&Device::Cpu)
-            .map_err(|e| Error::model(&self.path, format!("dequantizing tensor `{name}`: {e}")))
+            .map_err(|e| {
+                Error::model(
+                    &self.path,
+                    format!("reading tensor `{name}`: {}", candle_message(&e)),
+                )
+            })?;
+        qtensor.dequantize(&Device::Cpu).map_err(|e| {
+            Error::model(
+                &self.path,
+                format!("dequantizing tensor `{name}`: {}", candle_message(&e)),
+            )
+        })
     }
 }
