@@ -86,10 +86,13 @@ fn run() -> Result<()> {
     let ids = Tensor::new(all.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
     let loss_mask = Tensor::new(mask.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
     let logits = loaded.model.forward(&ids, &ids.ones_like()?)?.logits;
+    if let Some(dump) = std::env::var_os("DUMP_LOGITS") {
+        logits.save_safetensors("logits", dump)?;
+    }
     let logps = ganpo::logps::sequence_logps(&logits, &ids, &loss_mask)?;
     let value = logps.logps.to_vec1::<f32>()?[0];
     println!("ids {all:?}, completion mask {mask:?}");
-    println!("log p({CONTINUATION:?} | {PROMPT:?}) = {value:.6}");
+    println!("log p({CONTINUATION:?} | {PROMPT:?}) = {value:.7}");
     Ok(())
 }
 
