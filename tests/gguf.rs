@@ -121,17 +121,20 @@ fn f32_qwen2_gguf_equals_the_hugging_face_directory() {
 }
 
 /// The tokenizer rebuilt from GGUF metadata gives the ids Hugging Face `tokenizers` gives with
-/// the equivalent tokenizer.json (pre-tokenizer as in each model family's own file).
+/// the equivalent tokenizer.json (pre-tokenizer as in each model family's own file), and for the
+/// SentencePiece vocabulary the ids `sentencepiece` itself gives.
 #[test]
-fn gguf_tokenizers_match_hugging_face_tokenizers() {
+fn gguf_tokenizers_match_reference_tokenizers() {
     let text = std::fs::read_to_string(fixture("gguf/tokenizer_cases.json")).unwrap();
     let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = cases.as_object().unwrap();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     for (pre, samples) in cases {
         let file = GgufFile::open(&fixture(&format!("gguf/tok_{pre}.gguf"))).unwrap();
         let tok = tokenizer_from_gguf(&file).unwrap();
-        for case in samples.as_array().unwrap() {
+        let samples = samples.as_array().unwrap();
+        assert!(samples.len() >= 9, "{pre}");
+        for case in samples {
             let s = case["text"].as_str().unwrap();
             let ids =
                 |key: &str| -> Vec<u32> { serde_json::from_value(case[key].clone()).unwrap() };
@@ -140,6 +143,15 @@ fn gguf_tokenizers_match_hugging_face_tokenizers() {
             assert_eq!(tok.encode(s, false).unwrap(), plain, "{pre}: {s:?}");
             assert_eq!(tok.decode(&plain, false).unwrap(), s, "{pre}: round trip");
         }
+    }
+}
+
+/// Special tokens, control-token handling and chat template of the byte-level vocabularies.
+#[test]
+fn gguf_tokenizer_special_tokens() {
+    for pre in ["gpt-2", "smollm", "llama-bpe", "qwen2"] {
+        let file = GgufFile::open(&fixture(&format!("gguf/tok_{pre}.gguf"))).unwrap();
+        let tok = tokenizer_from_gguf(&file).unwrap();
         let special = tok.special_tokens();
         assert_eq!(special.bos.as_ref().unwrap().text, "<|im_start|>");
         assert_eq!(special.eos.as_ref().unwrap().text, "<|im_end|>");
@@ -149,6 +161,16 @@ fn gguf_tokenizers_match_hugging_face_tokenizers() {
         let ids = tok.encode("<|im_start|>a<think>", false).unwrap();
         assert_eq!(tok.decode(&ids, true).unwrap(), "a<think>", "{pre}");
     }
+    let file = GgufFile::open(&fixture("gguf/tok_llama-spm.gguf")).unwrap();
+    let tok = tokenizer_from_gguf(&file).unwrap();
+    let special = tok.special_tokens();
+    assert_eq!(special.bos.as_ref().unwrap().text, "<s>");
+    assert_eq!(special.unk.as_ref().unwrap().text, "<unk>");
+    // SentencePiece vocabularies add BOS unless the file says otherwise, as llama.cpp does.
+    assert_eq!(
+        tok.encode("hi", true).unwrap()[0],
+        special.bos.as_ref().unwrap().id
+    );
 }
 
 fn expect_model_error(result: ganpo::Result<LoadedModel>, path: &Path, needle: &str) {

@@ -75,3 +75,9 @@ fn llama3_vocabulary_matches_llama_cpp() {
 fn qwen2_vocabulary_matches_llama_cpp() {
     assert_all_match(&["qwen2"]);
 }
+
+#[test]
+#[ignore = "needs scripts/fetch-llama-vocab.sh"]
+fn sentencepiece_vocabularies_match_llama_cpp() {
+    assert_all_match(&["llama-spm", "phi-3"]);
+}

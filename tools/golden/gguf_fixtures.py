@@ -15,7 +15,9 @@ Writes, under tests/fixtures/gguf/:
 3. tok_<pre>.gguf + tokenizer_cases.json: a byte-level BPE trained here with `tokenizers`, stored as
    GGUF tokenizer metadata under each pre-tokenizer family (gpt-2, smollm, llama-bpe, qwen2), and the
    ids the equivalent `tokenizers` pipeline (as in those models' tokenizer.json) gives for sample
-   strings.
+   strings. tok_llama-spm.gguf: a SentencePiece BPE (byte fallback) trained here with
+   `sentencepiece`, stored as llama.cpp stores Llama 2's (pieces, scores, token types, no merges),
+   with the ids `sentencepiece` itself gives for the samples without added tokens.
 
 fixtures.json records versions and the seed. Run from the repository root:
     python tools/golden/gguf_fixtures.py
@@ -27,6 +29,7 @@ import sys
 
 import gguf
 import numpy as np
+import sentencepiece
 import tokenizers
 import torch
 import transformers
@@ -197,6 +200,39 @@ SAMPLES_FOR_CORPUS = ["The capital of France is Paris", "Hello world! Hello ther
 CORPUS = """The capital of France is Paris. Don't you think it's lovely? I'M SURE we'll go; they've said so.
 Numbers: 1234567890, 3.14159, 2026-05-01, 42 apples and 7 oranges cost $12.50.
 Café déjà vu, naïve coöperation, Straße, Ελληνικά, русский текст, 你好，世界！ 🙂🚀
+def sentencepiece_fixture(cases):
+    import io
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS.split("\n")), model_writer=model, model_type="bpe", vocab_size=600,
+        byte_fallback=True, normalization_rule_name="identity", remove_extra_whitespaces=False,
+        add_dummy_prefix=True, split_digits=False, character_coverage=1.0, hard_vocab_limit=False,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+    sp = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    n = sp.get_piece_size()
+    tokens = [sp.id_to_piece(i) for i in range(n)]
+    scores = [sp.get_score(i) for i in range(n)]
+    # llama.cpp token types: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte (convert_hf_to_gguf.py).
+    types = [2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 5 if sp.is_unused(i) else 6 if sp.is_byte(i) else 1
+             for i in range(n)]
+    writer = gguf.GGUFWriter(os.path.join(OUT, "tok_llama-spm.gguf"), "llama")
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(sp.bos_id())
+    writer.add_eos_token_id(sp.eos_id())
+    writer.add_unk_token_id(sp.unk_id())
+    finish(writer)
+    # SentencePiece does not match control tokens in text, and handles the space after an added
+    # token differently from llama.cpp and transformers, so only samples without them are compared.
+    plain = [s for s in SAMPLES if "<" not in s]
+    cases["llama-spm"] = [
+        {"text": s, "ids": [sp.bos_id()] + sp.encode(s), "ids_plain": sp.encode(s)} for s in plain
+    ]
+
+
 def main():\n    return [x * 2 for x in range(10)]  # code\n\tindented\ttabs\r\nwindows line
     multiple   spaces   here     and\n\n\nnewlines
 """ * 3 + "\n".join(SAMPLES_FOR_CORPUS) * 2
@@ -281,8 +317,42 @@ def tokenizer_fixtures(rng):
              "ids_plain": tok.encode(s, add_special_tokens=False).ids}
             for s in SAMPLES
         ]
+    sentencepiece_fixture(cases)
     with open(os.path.join(OUT, "tokenizer_cases.json"), "w") as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
+
+
+def sentencepiece_fixture(cases):
+    import io
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS.split("\n")), model_writer=model, model_type="bpe", vocab_size=600,
+        byte_fallback=True, normalization_rule_name="identity", remove_extra_whitespaces=False,
+        add_dummy_prefix=True, split_digits=False, character_coverage=1.0, hard_vocab_limit=False,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+    sp = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    n = sp.get_piece_size()
+    tokens = [sp.id_to_piece(i) for i in range(n)]
+    scores = [sp.get_score(i) for i in range(n)]
+    # llama.cpp token types: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte (convert_hf_to_gguf.py).
+    types = [2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 5 if sp.is_unused(i) else 6 if sp.is_byte(i) else 1
+             for i in range(n)]
+    writer = gguf.GGUFWriter(os.path.join(OUT, "tok_llama-spm.gguf"), "llama")
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(sp.bos_id())
+    writer.add_eos_token_id(sp.eos_id())
+    writer.add_unk_token_id(sp.unk_id())
+    finish(writer)
+    # SentencePiece does not match control tokens in text, and handles the space after an added
+    # token differently from llama.cpp and transformers, so only samples without them are compared.
+    plain = [s for s in SAMPLES if "<" not in s]
+    cases["llama-spm"] = [
+        {"text": s, "ids": [sp.bos_id()] + sp.encode(s), "ids_plain": sp.encode(s)} for s in plain
+    ]
 
 
 def main():
@@ -300,6 +370,7 @@ def main():
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "tokenizers": tokenizers.__version__,
+            "sentencepiece": sentencepiece.__version__,
             "python": sys.version.split()[0],
         }, f, indent=1)
 

@@ -242,6 +242,26 @@ impl GgufFile {
             .map(Some)
     }
 
+    /// An array-of-floats metadata value (e.g. `tokenizer.ggml.scores`).
+    pub fn get_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        let Some(value) = self.content.metadata.get(key) else {
+            return Ok(None);
+        };
+        let bad = || self.err(format!("metadata `{key}` should be an array of numbers"));
+        let Value::Array(items) = value else {
+            return Err(bad());
+        };
+        items
+            .iter()
+            .map(|v| match v {
+                Value::F32(x) => Ok(*x),
+                Value::F64(x) => Ok(*x as f32),
+                _ => Err(bad()),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// The names of all tensors, sorted.
     pub fn tensor_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self

@@ -8,10 +8,12 @@
 //! `tokenizer.ggml.*` ([`tokenizer_from_gguf`]). The result trains and saves like a model loaded
 //! from a Hugging Face directory; saving writes Hugging Face layout, not GGUF.
 
+pub mod byte_level;
 pub mod config;
 pub mod file;
 pub mod names;
 pub mod pre_tokenizer;
+pub mod sentencepiece;
 pub mod tokenizer;
 
 use std::collections::HashMap;

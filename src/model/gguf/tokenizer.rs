@@ -1,25 +1,25 @@
 //! The tokenizer stored in GGUF metadata (`tokenizer.ggml.*`), rebuilt as a Hugging Face
 //! `tokenizers` object with its special tokens, BOS/EOS policy and chat template.
 //!
-//! Supported: byte-level BPE (`tokenizer.ggml.model = "gpt2"`, used by Llama 3, SmolLM, Qwen2,
-//! GPT-2 ...). Tokens marked control (type 3) become special added tokens and user-defined ones
-//! (type 4) plain added tokens, so both are matched whole in text, as llama.cpp and transformers
-//! do. SentencePiece vocabularies (`"llama"`, Llama 1/2, Mistral v0.1) are not supported yet.
+//! Supported: byte-level BPE (`tokenizer.ggml.model = "gpt2"`: Llama 3, SmolLM, Qwen2, GPT-2 ...,
+//! see [`byte_level`]) and SentencePiece BPE (`"llama"`: Llama 1/2, Mistral v0.1, TinyLlama ...,
+//! see [`sentencepiece`]). Tokens marked control (type 3) or unknown (2) become special added
+//! tokens and user-defined ones (type 4) plain added tokens, so all are matched whole in text, as
+//! llama.cpp and transformers do.
 
 use std::collections::HashMap;
 
 use serde_json::json;
-use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PostProcessorWrapper};
 
 use super::file::GgufFile;
-use super::pre_tokenizer::PreFamily;
+use super::{byte_level, sentencepiece};
 use crate::tokenize::{ChatTemplate, SpecialToken, SpecialTokens, Tokenizer};
 use crate::{Error, Result};
 
 /// llama.cpp's token types (`LLAMA_TOKEN_TYPE_*`).
+const TOKEN_TYPE_UNKNOWN: i64 = 2;
 const TOKEN_TYPE_CONTROL: i64 = 3;
 const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 
@@ -29,25 +29,9 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
     let model = file.get_str("tokenizer.ggml.model")?.ok_or_else(|| {
         err("no tokenizer in this GGUF file (`tokenizer.ggml.model` is missing)".into())
     })?;
-    match model {
-        "gpt2" => {}
-        "llama" => {
-            return Err(err(
-                "SentencePiece vocabularies (`tokenizer.ggml.model = llama`, Llama 1/2, Mistral v0.1) are not supported yet; use the Hugging Face checkpoint".into(),
-            ));
-        }
-        other => {
-            return Err(err(format!(
-                "unsupported tokenizer `tokenizer.ggml.model = {other}`; ganpo reads byte-level BPE (`gpt2`)"
-            )));
-        }
-    }
     let tokens = file
         .get_str_array("tokenizer.ggml.tokens")?
         .ok_or_else(|| err("missing `tokenizer.ggml.tokens`".into()))?;
-    let merges = file
-        .get_str_array("tokenizer.ggml.merges")?
-        .ok_or_else(|| err("missing `tokenizer.ggml.merges` (needed for BPE)".into()))?;
     let types = file
         .get_int_array("tokenizer.ggml.token_type")?
         .unwrap_or_default();
@@ -58,49 +42,31 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
             tokens.len()
         )));
     }
-    let family = PreFamily::parse(file.get_str("tokenizer.ggml.pre")?).map_err(&err)?;
+    let (mut inner, bos_by_default) = match model {
+        "gpt2" => byte_level::build(file, &tokens)?,
+        "llama" => sentencepiece::build(file, &tokens)?,
+        other => {
+            return Err(err(format!(
+                "unsupported tokenizer `tokenizer.ggml.model = {other}`; ganpo reads byte-level BPE (`gpt2`) and SentencePiece BPE (`llama`)"
+            )));
+        }
+    };
 
-    // Later duplicates win, as in llama.cpp's `token_to_id` and transformers' vocab dict.
-    let vocab: Vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, t)| ((*t).to_owned(), id as u32))
-        .collect();
-    let merges = merges
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            m.split_once(' ')
-                .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                .ok_or_else(|| {
-                    err(format!(
-                        "merge {i} `{m}` is not two tokens separated by a space"
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .ignore_merges(family.ignore_merges())
-        .build()
-        .map_err(|e| err(format!("invalid BPE vocabulary or merges: {e}")))?;
-    let mut inner = tokenizers::Tokenizer::new(bpe);
-    inner.with_pre_tokenizer(Some(family.pre_tokenizer().map_err(&err)?));
-    inner.with_decoder(Some(ByteLevel::default()));
-
-    let added = |wanted: i64, special: bool| -> Vec<AddedToken> {
+    // llama.cpp treats the unknown token (SentencePiece's `<unk>`) like a control token, and
+    // Llama's tokenizer.json lists it among the special added tokens.
+    let added = |wanted: &[i64], special: bool| -> Vec<AddedToken> {
         tokens
             .iter()
             .zip(&types)
-            .filter(|(_, t)| **t == wanted)
+            .filter(|(_, t)| wanted.contains(t))
             .map(|(text, _)| AddedToken::from(*text, special).normalized(false))
             .collect()
     };
     inner
-        .add_special_tokens(added(TOKEN_TYPE_CONTROL, true))
+        .add_special_tokens(added(&[TOKEN_TYPE_CONTROL, TOKEN_TYPE_UNKNOWN], true))
         .map_err(|e| err(format!("cannot add the control tokens: {e}")))?;
     inner
-        .add_tokens(added(TOKEN_TYPE_USER_DEFINED, false))
+        .add_tokens(added(&[TOKEN_TYPE_USER_DEFINED], false))
         .map_err(|e| err(format!("cannot add the user-defined tokens: {e}")))?;
 
     let special_token = |key: &str| -> Result<Option<SpecialToken>> {
@@ -126,7 +92,7 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
     };
     let add_bos = file
         .get_bool("tokenizer.ggml.add_bos_token")?
-        .unwrap_or(family.adds_bos_by_default());
+        .unwrap_or(bos_by_default);
     let add_eos = file
         .get_bool("tokenizer.ggml.add_eos_token")?
         .unwrap_or(false);
