@@ -16,8 +16,10 @@ use ganpo::model::{Architecture, Trainability, load_model};
 
 const PROMPT: &str = "The capital of France is";
 const CONTINUATION: &str = " Paris.";
-/// llama.cpp's and transformers' ids for `PROMPT` with this vocabulary (no BOS is added).
+/// transformers' ids (loading the same GGUF) for `PROMPT`; the file says no BOS is added.
 const PROMPT_IDS: [u32; 5] = [504, 3575, 282, 4649, 314];
+/// Digits are split one by one (`tokenizer.ggml.pre = smollm`), as transformers gives.
+const DIGITS_IDS: [u32; 7] = [19556, 905, 17, 216, 33, 34, 35];
 
 fn run() -> Result<()> {
     ganpo::cpu::init_compute_threads();
@@ -67,6 +69,9 @@ fn run() -> Result<()> {
     }
     let digits = tokenizer.encode("Hello world! 123", false)?;
     println!("\"Hello world! 123\" -> {digits:?}");
+    if digits != DIGITS_IDS {
+        bail!("expected {DIGITS_IDS:?}");
+    }
 
     let ids = Tensor::new(prompt_ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
     let out = loaded.model.forward(&ids, &ids.ones_like()?)?;
@@ -86,9 +91,6 @@ fn run() -> Result<()> {
     let ids = Tensor::new(all.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
     let loss_mask = Tensor::new(mask.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
     let logits = loaded.model.forward(&ids, &ids.ones_like()?)?.logits;
-    if let Some(dump) = std::env::var_os("DUMP_LOGITS") {
-        logits.save_safetensors("logits", dump)?;
-    }
     let logps = ganpo::logps::sequence_logps(&logits, &ids, &loss_mask)?;
     let value = logps.logps.to_vec1::<f32>()?[0];
     println!("ids {all:?}, completion mask {mask:?}");

@@ -263,9 +263,42 @@ fn broken_files_are_model_errors_naming_the_problem() {
         "unsupported tokenizer `tokenizer.ggml.model = bert`",
     );
 
+    // Metadata entries are (key, type u32, value): rename the u32 `llama.block_count` (17 bytes)
+    // to `general.alignment` and set it to 0, which candle's reader divides by.
+    let p = edited(d, "alignment.gguf", |b| {
+        let at = after(b, b"llama.block_count");
+        b[at - 17..at].copy_from_slice(b"general.alignment");
+        b[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
+    });
+    expect_model_error(load(&p), &p, "corrupt GGUF header");
+
     let p = edited(d, "layers.gguf", |b| {
         let at = after(b, b"llama.block_count") + 4;
         b[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
     });
     expect_model_error(load(&p), &p, "does not fit the metadata (2 layers)");
+}
+
+/// A model loaded from GGUF saves in Hugging Face layout (weights, config.json, tokenizer files)
+/// and loads back with the same config, tokenizer and logits.
+#[test]
+fn gguf_model_saves_as_a_hugging_face_directory() {
+    let gg = load(&fixture("gguf/llama_f32.gguf"));
+    let dir = tempfile::tempdir().unwrap();
+    ganpo::model::save_hf(&gg.model, &gg.tokenizer, None, dir.path()).unwrap();
+    let back = load(dir.path());
+    assert_eq!(back.model.config(), gg.model.config());
+    let text = "abcd ab!cd <s>xyz</s>";
+    assert_eq!(
+        back.tokenizer.encode(text, true).unwrap(),
+        gg.tokenizer.encode(text, true).unwrap()
+    );
+    assert_eq!(
+        back.tokenizer.special_tokens(),
+        gg.tokenizer.special_tokens()
+    );
+    let (ids, mask, _, _) = llama_inputs();
+    let a = gg.model.forward(&ids, &mask).unwrap().logits;
+    let b = back.model.forward(&ids, &mask).unwrap().logits;
+    assert_eq!(max_rel_err(&a, &b), 0.0);
 }

@@ -102,7 +102,18 @@ impl GgufFile {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
             .len();
         let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader).map_err(|e| header_error(path, e))?;
+        // candle 0.11 divides by `general.alignment` without checking it; a file declaring 0
+        // would panic inside the reader, so a panic there is reported as a corrupt header.
+        let content = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Content::read(&mut reader)
+        }))
+        .map_err(|_| {
+            Error::model(
+                path,
+                "corrupt GGUF header (candle's reader failed on it; is `general.alignment` 0?)",
+            )
+        })?
+        .map_err(|e| header_error(path, e))?;
         Ok(GgufFile {
             path: path.to_owned(),
             reader,
