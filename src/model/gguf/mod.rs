@@ -3,7 +3,7 @@
 //!
 //! Loading dequantizes every tensor to f32, renames it to its Hugging Face name
 //! ([`names::hf_name`]), undoes the converter's query/key row permutation for `llama` files
-//! ([`names::unpermute_rows`]), derives the [`ModelConfig`](crate::model::ModelConfig) from the
+//! ([`names::unpermute_rows`]), derives the [`ModelConfig`] from the
 //! `{arch}.*` metadata ([`config::model_config`]) and rebuilds the tokenizer from
 //! `tokenizer.ggml.*` ([`tokenizer_from_gguf`]). The result trains and saves like a model loaded
 //! from a Hugging Face directory; saving writes Hugging Face layout, not GGUF.

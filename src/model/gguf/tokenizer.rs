@@ -7,8 +7,6 @@
 //! tokens and user-defined ones (type 4) plain added tokens, so all are matched whole in text, as
 //! llama.cpp and transformers do.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PostProcessorWrapper};
@@ -118,6 +116,21 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
     ))
 }
 
+/// `token` if `wanted`; an error if wanted but the file names no such token.
+fn wanted_token<'a>(
+    wanted: bool,
+    token: &'a Option<SpecialToken>,
+    name: &str,
+) -> std::result::Result<Option<&'a SpecialToken>, String> {
+    match (wanted, token) {
+        (false, _) => Ok(None),
+        (true, Some(t)) => Ok(Some(t)),
+        (true, None) => Err(format!(
+            "`tokenizer.ggml.add_{name}_token` is true but there is no `tokenizer.ggml.{name}_token_id`"
+        )),
+    }
+}
+
 /// The post-processor that adds BOS and/or EOS around each sequence (Llama 3's
 /// `TemplateProcessing`), or `None` when neither is added.
 fn template_processor(
@@ -128,43 +141,71 @@ fn template_processor(
     if !add_bos && !add_eos {
         return Ok(None);
     }
-    let mut pieces: HashMap<&str, &SpecialToken> = HashMap::new();
-    let mut single = Vec::new();
-    let mut pair = Vec::new();
-    if add_bos {
-        let bos = special.bos.as_ref().ok_or(
-            "`tokenizer.ggml.add_bos_token` is true but there is no `tokenizer.ggml.bos_token_id`",
-        )?;
-        pieces.insert("bos", bos);
-        single.push(format!("{}:0", bos.text));
-        pair.push(format!("{}:0", bos.text));
-    }
-    single.push("$A:0".to_owned());
-    pair.push("$A:0".to_owned());
-    if let Some(eos) = special.eos.as_ref().filter(|_| add_eos) {
-        pieces.insert("eos", eos);
-        single.push(format!("{}:0", eos.text));
-        pair.push(format!("{}:0", eos.text));
-    } else if add_eos {
-        return Err(
-            "`tokenizer.ggml.add_eos_token` is true but there is no `tokenizer.ggml.eos_token_id`"
-                .into(),
-        );
-    }
-    if let Some(bos) = pieces.get("bos") {
-        pair.push(format!("{}:1", bos.text));
-    }
-    pair.push("$B:1".to_owned());
-    if let Some(eos) = pieces.get("eos") {
-        pair.push(format!("{}:1", eos.text));
-    }
-    let tokens: Vec<(String, u32)> = pieces.values().map(|t| (t.text.clone(), t.id)).collect();
+    let bos = wanted_token(add_bos, &special.bos, "bos")?;
+    let eos = wanted_token(add_eos, &special.eos, "eos")?;
+    // `[BOS] $X [EOS]`, every piece tagged with the sequence's type id.
+    let sequence = |x: &str, type_id: u32| -> Vec<String> {
+        let tag = |t: &SpecialToken| format!("{}:{type_id}", t.text);
+        bos.map(tag)
+            .into_iter()
+            .chain([format!("${x}:{type_id}")])
+            .chain(eos.map(tag))
+            .collect()
+    };
+    let mut pair = sequence("A", 0);
+    pair.extend(sequence("B", 1));
+    let tokens: Vec<(String, u32)> = bos
+        .into_iter()
+        .chain(eos)
+        .map(|t| (t.text.clone(), t.id))
+        .collect();
     let processor = TemplateProcessing::builder()
-        .try_single(single)
+        .try_single(sequence("A", 0))
         .and_then(|b| b.try_pair(pair))
         .map_err(|e| format!("invalid BOS/EOS template: {e}"))?
         .special_tokens(tokens)
         .build()
         .map_err(|e| format!("invalid BOS/EOS template: {e}"))?;
     Ok(Some(processor.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenizers::models::wordlevel::WordLevel;
+
+    fn token(text: &str, id: u32) -> Option<SpecialToken> {
+        Some(SpecialToken {
+            text: text.into(),
+            id,
+        })
+    }
+
+    #[test]
+    fn bos_and_eos_wrap_each_sequence() -> tokenizers::Result<()> {
+        let vocab = [("<s>", 0), ("</s>", 1), ("a", 2), ("b", 3)]
+            .into_iter()
+            .map(|(t, i)| (t.to_string(), i))
+            .collect();
+        let mut tok = tokenizers::Tokenizer::new(WordLevel::builder().vocab(vocab).build()?);
+        tok.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::whitespace::Whitespace {}));
+        let special = SpecialTokens {
+            bos: token("<s>", 0),
+            eos: token("</s>", 1),
+            ..Default::default()
+        };
+        tok.with_post_processor(template_processor(&special, true, true)?);
+        assert_eq!(tok.encode("a b", true)?.get_ids(), &[0, 2, 3, 1]);
+        assert_eq!(tok.encode(("a", "b"), true)?.get_ids(), &[0, 2, 1, 0, 3, 1]);
+        tok.with_post_processor(template_processor(&special, false, true)?);
+        assert_eq!(tok.encode("a", true)?.get_ids(), &[2, 1]);
+        assert!(template_processor(&special, false, false)?.is_none());
+        let no_eos = SpecialTokens {
+            bos: token("<s>", 0),
+            ..Default::default()
+        };
+        let err = template_processor(&no_eos, true, true).unwrap_err();
+        assert!(err.contains("add_eos_token"), "{err}");
+        Ok(())
+    }
 }
