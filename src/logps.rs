@@ -120,11 +120,12 @@ fn contiguous_u32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core:
     }
 }
 
-/// `max` and `log Σ exp(x − max)` of one row.
+/// `max + log Σ exp(x − max)` of one row. The sum is accumulated in f64: a sequential f32 sum
+/// over a real vocabulary (49k entries) drifts by ~1e-4, far above f32 rounding.
 fn row_logsumexp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    max + sum.ln()
+    let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
+    (f64::from(max) + sum.ln()) as f32
 }
 
 /// Forward: `out[r] = x[r, label[r]] − logsumexp(x[r, :])`.
