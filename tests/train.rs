@@ -291,3 +291,74 @@ fn example_configs_parse_and_bad_keys_are_rejected() {
         .to_string();
     assert!(err.contains("learning_rate"), "{err}");
 }
+
+#[test]
+fn non_finite_loss_stops_the_run_without_updating() {
+    use candle_core::{Device, Tensor};
+    let tmp = tempfile::tempdir().unwrap();
+    // A copy of the tiny model with one NaN in the final norm: every logit becomes NaN.
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for entry in std::fs::read_dir(fixture("models/llama")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let mut tensors =
+        candle_core::safetensors::load(model.join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut norm: Vec<f32> = tensors["model.norm.weight"].to_vec1().unwrap();
+    norm[0] = f32::NAN;
+    tensors.insert(
+        "model.norm.weight".into(),
+        Tensor::new(norm, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, model.join("model.safetensors")).unwrap();
+    let mut cfg = config(&tmp.path().join("out"), "max_steps = 2");
+    cfg.training.save_steps = 1;
+    cfg.model.path = model;
+    let mut trainer = Trainer::new(cfg.clone(), 2).unwrap();
+    let (train, _) = load_datasets(&cfg, &trainer).unwrap();
+    let before: Vec<f32> = trainer.policy.vars()[0]
+        .1
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
+    let mut log = MetricsLog::open(
+        &cfg.training.output_dir.join("metrics.jsonl"),
+        &serde_json::Value::Null,
+        None,
+    )
+    .unwrap();
+    let err = trainer
+        .run(
+            &train,
+            None,
+            &mut log,
+            Arc::new(AtomicBool::new(false)),
+            |_, _, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("non-finite loss at optimizer step 1") && err.contains("not updated"),
+        "{err}"
+    );
+    let after: Vec<f32> = trainer.policy.vars()[0]
+        .1
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(
+        before, after,
+        "the policy must not be updated by a non-finite step"
+    );
+    assert!(
+        ganpo::train::checkpoint_dir::list_checkpoints(&cfg.training.output_dir)
+            .unwrap()
+            .is_empty()
+    );
+}
