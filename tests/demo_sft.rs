@@ -2,6 +2,8 @@
 //! greedy answers to held-out prompts score well under the rule judge (but need not be perfect).
 
 use candle_core::Device;
+use ganpo::data::{DataConfig, PreferenceDataset};
+use ganpo::demo::pairs::{PairConfig, build_pairs, write_jsonl};
 use ganpo::demo::sft::{SftConfig, demo_model_config, encode_example, init_demo_model, train_sft};
 use ganpo::demo::task::sample_tasks;
 use ganpo::demo::tokenizer::train_tokenizer;
@@ -65,4 +67,51 @@ fn sft_learns_the_task() {
         eprintln!("{:?} → {:?}", t.prompt, o.text);
     }
     assert!(mean > 0.5, "held-out judge score {mean}");
+
+    // On-policy pairs from the SFT model, readable by the training data pipeline.
+    let tasks = sample_tasks(7, 16);
+    let cfg = PairConfig {
+        samples: 4,
+        temperature: 1.0,
+        max_new_tokens: 32,
+        label_noise: 0.0,
+        seed: 5,
+    };
+    let pairs = build_pairs(&model, &tok, &StructuredTaskJudge, &tasks, cfg).unwrap();
+    assert_eq!(pairs.records.len() + pairs.ties_skipped, 16);
+    assert!(pairs.records.len() >= 8, "{} pairs", pairs.records.len());
+    assert!(
+        pairs
+            .records
+            .iter()
+            .all(|r| r.score_chosen > r.score_rejected)
+    );
+    assert_eq!(
+        pairs,
+        build_pairs(&model, &tok, &StructuredTaskJudge, &tasks, cfg).unwrap(),
+        "seeded"
+    );
+    let noisy = build_pairs(
+        &model,
+        &tok,
+        &StructuredTaskJudge,
+        &tasks,
+        PairConfig {
+            label_noise: 1.0,
+            ..cfg
+        },
+    )
+    .unwrap();
+    assert_eq!(noisy.flipped, noisy.records.len());
+    assert!(
+        noisy
+            .records
+            .iter()
+            .all(|r| r.score_chosen < r.score_rejected)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.jsonl");
+    write_jsonl(&pairs.records, &path).unwrap();
+    let data = PreferenceDataset::load(&path, &tok, &DataConfig::default()).unwrap();
+    assert_eq!(data.pairs.len(), pairs.records.len());
 }

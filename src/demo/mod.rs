@@ -1,6 +1,7 @@
 //! The built-in benchmark (`ganpo demo`): a synthetic structured-output task, a tiny model trained
 //! on it from scratch, and preference-optimization arms compared on it.
 
+pub mod pairs;
 pub mod sft;
 pub mod task;
 pub mod tokenizer;
