@@ -72,7 +72,7 @@ pub fn build_pairs(
             "preference pairs need at least 2 samples per prompt".into(),
         ));
     }
-    let mut noise = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6e6f_6973_65);
+    let mut noise = ChaCha8Rng::seed_from_u64(config.seed ^ 0x006e_6f69_7365);
     let (mut records, mut ties_skipped, mut flipped) = (Vec::new(), 0, 0);
     for (i, chunk) in tasks.chunks(8).enumerate() {
         let prompts: Vec<Vec<u32>> = chunk
