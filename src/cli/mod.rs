@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
+mod demo;
 mod generate;
 mod inspect;
 mod render;
@@ -27,6 +28,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The built-in benchmark: SFT a tiny model, build preference pairs, train DPO/SimPO with and without GANPO, report.
+    Demo(demo::DemoArgs),
     /// Train a policy with a preference loss (and optionally GANPO) from a TOML config.
     Train(train::TrainArgs),
     /// Show one preference record as the trainer sees it: rendered text, token ids, loss mask.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::RenderExample(args) => render::run(args),
         Command::Train(args) => train::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

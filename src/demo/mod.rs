@@ -1,7 +1,11 @@
 //! The built-in benchmark (`ganpo demo`): a synthetic structured-output task, a tiny model trained
 //! on it from scratch, and preference-optimization arms compared on it.
 
+pub mod arms;
+pub mod evaluate;
 pub mod pairs;
+pub mod report;
+pub mod run;
 pub mod sft;
 pub mod task;
 pub mod tokenizer;

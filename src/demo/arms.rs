@@ -1,0 +1,176 @@
+//! The demo's arms: DPO, DPO + GANPO, SimPO, SimPO + GANPO, trained on identical data with
+//! identical seeds and budgets (any setting applies to both arms of a pair alike), each through
+//! the ordinary `ganpo train` code path from a generated TOML config.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use crate::config::train::TrainConfig;
+use crate::train::metrics::{Metrics, MetricsLog};
+use crate::train::run::{load_datasets, total_steps};
+use crate::train::trainer::Trainer;
+use crate::{Error, Result};
+
+/// One arm of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arm {
+    /// Name used in reports and directories.
+    pub name: &'static str,
+    /// The `[loss.objective]` table.
+    pub objective: &'static str,
+    /// GANPO on.
+    pub ganpo: bool,
+}
+
+/// The four arms of the paper's comparison.
+pub const ARMS: [Arm; 4] = [
+    Arm {
+        name: "dpo",
+        objective: "type = \"sigmoid\"\nbeta = 0.1",
+        ganpo: false,
+    },
+    Arm {
+        name: "dpo+ganpo",
+        objective: "type = \"sigmoid\"\nbeta = 0.1",
+        ganpo: true,
+    },
+    Arm {
+        name: "simpo",
+        objective: "type = \"simpo\"\nbeta = 2.0\ngamma_beta_ratio = 0.5",
+        ganpo: false,
+    },
+    Arm {
+        name: "simpo+ganpo",
+        objective: "type = \"simpo\"\nbeta = 2.0\ngamma_beta_ratio = 0.5",
+        ganpo: true,
+    },
+];
+
+/// Budget and data of the arms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmBudget {
+    /// Epochs over the training pairs.
+    pub epochs: usize,
+    /// Pairs per step.
+    pub batch_size: usize,
+    /// Peak learning rate (both arms of a pair share it).
+    pub learning_rate: f64,
+    /// Seed of data order and discriminators.
+    pub seed: u64,
+}
+
+/// What training one arm produced.
+#[derive(Debug, Clone)]
+pub struct ArmRun {
+    /// Final held-out preference metrics (`eval_*`).
+    pub eval: Metrics,
+    /// Metrics of the last training step.
+    pub last_step: Metrics,
+    /// Wall-clock seconds of training.
+    pub seconds: f64,
+    /// Peak resident memory during training, in MiB (where the OS reports it).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The TOML config of one arm.
+pub fn arm_config(
+    arm: &Arm,
+    sft_dir: &Path,
+    train: &Path,
+    eval: &Path,
+    out: &Path,
+    budget: &ArmBudget,
+) -> String {
+    let ganpo = if arm.ganpo {
+        format!(
+            "[ganpo]\nlambda = 1.0\nseed = {}\n[ganpo.discriminator]\nwidth = 64\ndepth = 1\nheads = 4\ndropout = 0.1\nmax_positions = 128\n",
+            budget.seed
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "[model]\npath = {sft:?}\n\n[data]\ntrain_file = {train:?}\neval_file = {eval:?}\nmax_length = 128\nmax_prompt_length = 64\n\n\
+         [loss.objective]\n{objective}\n\n{ganpo}\n[training]\noutput_dir = {out:?}\noverwrite_output_dir = true\n\
+         num_train_epochs = {epochs}\nper_device_train_batch_size = {batch}\nlearning_rate = {lr}\nlr_scheduler_type = \"cosine\"\n\
+         warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = 5\nsave_steps = 0\nsave_total_limit = 1\n",
+        sft = sft_dir.display().to_string(),
+        train = train.display().to_string(),
+        eval = eval.display().to_string(),
+        out = out.display().to_string(),
+        objective = arm.objective,
+        epochs = budget.epochs,
+        batch = budget.batch_size,
+        lr = budget.learning_rate,
+        seed = budget.seed,
+    )
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the peak-RSS counter (Linux ≥ 4.0), so each arm's peak is its own.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Trains one arm to completion and evaluates it on the held-out pairs.
+pub fn train_arm(config_text: &str, config_path: &Path) -> Result<ArmRun> {
+    std::fs::write(config_path, config_text)
+        .map_err(|e| Error::io(format!("writing {}", config_path.display()), e))?;
+    let config = TrainConfig::load(config_path, &[])?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let mut trainer = Trainer::new(config.clone(), 1)?;
+    let (train, eval) = load_datasets(&config, &trainer)?;
+    let total = total_steps(&config, train.pairs.len());
+    trainer.schedule.total_steps = total;
+    trainer.schedule.warmup_steps =
+        crate::optim::Schedule::warmup_from_ratio(config.training.warmup_ratio, total);
+    if let Some(g) = trainer.ganpo.as_mut() {
+        g.schedule.total_steps = total;
+        g.schedule.warmup_steps = trainer.schedule.warmup_steps;
+    }
+    std::fs::create_dir_all(&config.training.output_dir).map_err(|e| {
+        Error::io(
+            format!("creating {}", config.training.output_dir.display()),
+            e,
+        )
+    })?;
+    let config_json = serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?;
+    let mut log = MetricsLog::open(
+        &config.training.output_dir.join("metrics.jsonl"),
+        &config_json,
+        None,
+    )?;
+    let mut last_step = Metrics::new();
+    trainer.run(
+        &train,
+        None,
+        &mut log,
+        Arc::new(AtomicBool::new(false)),
+        |_, _, m| last_step = m.clone(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let eval = match eval {
+        Some(e) => {
+            let m = trainer.evaluate(&e.pairs)?;
+            log.log(trainer.step, config.training.num_train_epochs as f64, &m)?;
+            m
+        }
+        None => Metrics::new(),
+    };
+    Ok(ArmRun {
+        eval,
+        last_step,
+        seconds,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}

@@ -1,0 +1,163 @@
+//! Generation-based evaluation of the demo's models: at each temperature, the rule judge's score
+//! (content and structure), the structure-validity rate, response length, win rate against the
+//! SFT model's samples on the same prompts and seed, and the Monte-Carlo KL to the reference.
+
+use candle_core::Tensor;
+use serde::Serialize;
+
+use super::sft::encode_example;
+use super::task::TaskExample;
+use crate::Result;
+use crate::generate::{Generation, GenerationConfig, SamplingConfig, generate};
+use crate::judge::{Judge, win_rate};
+use crate::logps::sequence_logps;
+use crate::model::CausalLm;
+use crate::tokenize::Tokenizer;
+
+/// One (model, temperature) row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemperatureRow {
+    /// Sampling temperature (0 = greedy).
+    pub temperature: f64,
+    /// Mean judge score in [0, 1].
+    pub score: f64,
+    /// Mean content sub-score.
+    pub content: f64,
+    /// Mean structure sub-score.
+    pub structure: f64,
+    /// Fraction of responses with a perfect structure score.
+    pub structure_valid_rate: f64,
+    /// Mean response length in tokens.
+    pub mean_length: f64,
+    /// Win rate against the SFT model's responses (ties count half).
+    pub win_rate_vs_sft: f64,
+    /// Monte-Carlo KL(policy ‖ reference) per response, in nats.
+    pub kl_to_reference: f64,
+}
+
+/// Prompt token ids of `tasks`.
+pub fn prompt_ids(tokenizer: &Tokenizer, tasks: &[TaskExample]) -> Result<Vec<Vec<u32>>> {
+    tasks
+        .iter()
+        .map(|t| encode_example(tokenizer, t).map(|(ids, n)| ids[..n].to_vec()))
+        .collect()
+}
+
+/// Samples one response per prompt.
+pub fn sample(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    temperature: f64,
+    seed: u64,
+) -> Result<Vec<Generation>> {
+    let config = GenerationConfig {
+        max_new_tokens: 40,
+        sampling: SamplingConfig {
+            temperature,
+            top_k: None,
+            top_p: None,
+        },
+        seed,
+        stop_strings: Vec::new(),
+    };
+    let mut out = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(16) {
+        out.extend(generate(model, tokenizer, chunk, &config)?);
+    }
+    Ok(out)
+}
+
+/// Summed log-probs of each response (its tokens after the prompt) under `model`.
+fn response_logps(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    responses: &[Generation],
+) -> Result<Vec<f64>> {
+    let pad = tokenizer.pad_id();
+    let mut all = Vec::with_capacity(prompts.len());
+    for (ps, rs) in prompts.chunks(16).zip(responses.chunks(16)) {
+        let rows: Vec<(Vec<u32>, usize)> = ps
+            .iter()
+            .zip(rs)
+            .map(|(p, r)| ([p.as_slice(), r.tokens.as_slice()].concat(), p.len()))
+            .collect();
+        let width = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1);
+        let (mut ids, mut attn, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, prompt_len) in &rows {
+            for t in 0..width {
+                ids.push(*row.get(t).unwrap_or(&pad));
+                attn.push(u32::from(t < row.len()));
+                mask.push(if t >= *prompt_len && t < row.len() {
+                    1f32
+                } else {
+                    0.0
+                });
+            }
+        }
+        let shape = (rows.len(), width);
+        let device = model.device();
+        let ids = Tensor::from_vec(ids, shape, device)?;
+        let out = model.forward(&ids, &Tensor::from_vec(attn, shape, device)?)?;
+        let seq = sequence_logps(
+            &out.logits.detach(),
+            &ids,
+            &Tensor::from_vec(mask, shape, device)?,
+        )?;
+        all.extend(
+            seq.logps
+                .to_dtype(candle_core::DType::F64)?
+                .to_vec1::<f64>()?,
+        );
+    }
+    Ok(all)
+}
+
+/// Evaluates `policy` at one temperature against the SFT responses `sft` (same prompts and seed).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_at(
+    policy: &CausalLm,
+    reference: &CausalLm,
+    tokenizer: &Tokenizer,
+    judge: &dyn Judge,
+    tasks: &[TaskExample],
+    temperature: f64,
+    seed: u64,
+    sft: &[String],
+) -> Result<(TemperatureRow, Vec<String>)> {
+    let prompts = prompt_ids(tokenizer, tasks)?;
+    let responses = sample(policy, tokenizer, &prompts, temperature, seed)?;
+    let texts: Vec<String> = responses.iter().map(|r| r.text.clone()).collect();
+    let n = tasks.len().max(1) as f64;
+    let (mut score, mut content, mut structure, mut valid) = (0.0, 0.0, 0.0, 0.0);
+    for (t, text) in tasks.iter().zip(&texts) {
+        let s = judge.score(&t.prompt, text);
+        score += s.score;
+        content += s.components.get("content").copied().unwrap_or(0.0);
+        let st = s.components.get("structure").copied().unwrap_or(0.0);
+        structure += st;
+        valid += f64::from(u8::from(st >= 1.0));
+    }
+    let policy_lp = response_logps(policy, tokenizer, &prompts, &responses)?;
+    let ref_lp = response_logps(reference, tokenizer, &prompts, &responses)?;
+    let kl = policy_lp
+        .iter()
+        .zip(&ref_lp)
+        .map(|(p, q)| p - q)
+        .sum::<f64>()
+        / n;
+    let prompts_text: Vec<String> = tasks.iter().map(|t| t.prompt.clone()).collect();
+    let wins = win_rate(judge, &prompts_text, &texts, sft)?;
+    let row = TemperatureRow {
+        temperature,
+        score: score / n,
+        content: content / n,
+        structure: structure / n,
+        structure_valid_rate: valid / n,
+        mean_length: responses.iter().map(|r| r.tokens.len() as f64).sum::<f64>() / n,
+        win_rate_vs_sft: wins.rate,
+        kl_to_reference: kl,
+    };
+    Ok((row, texts))
+}

@@ -1,0 +1,44 @@
+//! `ganpo demo --quick` end to end, as CI's smoke test of the main job: it finishes, writes the
+//! report, and the report's numbers are the ones in results.json.
+
+use std::process::Command;
+
+#[test]
+fn quick_demo_runs_and_reports_what_it_measured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let run = Command::new(env!("CARGO_BIN_EXE_ganpo"))
+        .args(["demo", "--quick", "--output", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let arms = results["arms"].as_array().unwrap();
+    assert_eq!(arms.len(), 4);
+    for arm in arms {
+        let name = arm["arm"].as_str().unwrap();
+        let greedy = &arm["temperatures"][0];
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} | 0 |")))
+            .unwrap();
+        assert!(
+            line.contains(&format!("{:.3}", greedy["score"].as_f64().unwrap())),
+            "{line}"
+        );
+        assert!(
+            out.join("arms")
+                .join(format!("{}-seed0", name.replace('+', "_")))
+                .join("run/final/model.safetensors")
+                .exists()
+        );
+    }
+    assert!(String::from_utf8_lossy(&run.stdout).contains("| dpo+ganpo |"));
+    assert!(out.join("sft/tokenizer.json").exists() && out.join("data/train.jsonl").exists());
+}
