@@ -1,0 +1,126 @@
+//! `compat = "authors"`: the discriminators step only on optimizer steps whose index satisfies
+//! `(step + 1) % gradient_accumulation_steps == 0` (the authors' gate, docs/deviations.md row 3),
+//! with the gradients of every micro-batch since summed into that one update.
+
+mod common;
+
+use candle_core::{Tensor, Var};
+use common::fixture;
+use ganpo::config::train::TrainConfig;
+use ganpo::data::{Batch, BatchTensors};
+use ganpo::train::run::load_datasets;
+use ganpo::train::trainer::Trainer;
+
+fn config(out: &std::path::Path) -> TrainConfig {
+    let text = format!(
+        r#"
+[model]
+path = "{model}"
+[data]
+train_file = "{train}"
+max_length = 64
+max_prompt_length = 32
+[training]
+output_dir = "{out}"
+max_steps = 2
+per_device_train_batch_size = 4
+gradient_accumulation_steps = 2
+learning_rate = 1e-3
+shuffle = false
+[ganpo]
+lambda = 1.0
+compat = "authors"
+pooling = "unmasked"
+[ganpo.discriminator]
+width = 32
+depth = 1
+heads = 4
+max_positions = 64
+"#,
+        model = fixture("models/llama").display(),
+        train = fixture("train/train.jsonl").display(),
+        out = out.display(),
+    );
+    TrainConfig::from_toml(&text, &[], "authors gate config").unwrap()
+}
+
+fn snapshot(vars: &[(String, Var)]) -> Vec<(String, Tensor)> {
+    vars.iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().copy().unwrap()))
+        .collect()
+}
+
+/// Names of the variables whose values differ from `before`.
+fn changed(before: &[(String, Tensor)], vars: &[(String, Var)]) -> Vec<String> {
+    before
+        .iter()
+        .zip(vars)
+        .filter(|((_, b), (_, v))| {
+            let diff = (b - v.as_tensor()).unwrap().abs().unwrap();
+            diff.max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
+        })
+        .map(|((n, _), _)| n.clone())
+        .collect()
+}
+
+/// D⁺'s and D⁻'s variables.
+fn disc_vars(t: &Trainer) -> [Vec<(String, Var)>; 2] {
+    let g = t.ganpo.as_ref().unwrap();
+    [g.plus.named_vars(), g.minus.named_vars()]
+}
+
+fn disc_snapshot(t: &Trainer) -> [Vec<(String, Tensor)>; 2] {
+    disc_vars(t).map(|v| snapshot(&v))
+}
+
+/// How many variables of D⁺ and of D⁻ differ from `before`.
+fn disc_changed(before: &[Vec<(String, Tensor)>; 2], t: &Trainer) -> [usize; 2] {
+    let now = disc_vars(t);
+    [0, 1].map(|i| changed(&before[i], &now[i]).len())
+}
+
+#[test]
+fn discriminators_step_only_on_gated_optimizer_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let mut trainer = Trainer::new(cfg.clone(), 2).unwrap();
+    assert!(trainer.authors_compat());
+    let (train, _) = load_datasets(&cfg, &trainer).unwrap();
+    // One optimizer step = two micro-batches of 4 pairs, in file order.
+    let (pad, device) = (trainer.tokenizer.pad_id(), trainer.device.clone());
+    let micro = |step: usize| -> Vec<BatchTensors> {
+        (0..2)
+            .map(|i| {
+                let start = step * 8 + i * 4;
+                Batch::collate(&train.pairs[start..start + 4], pad)
+                    .unwrap()
+                    .to_tensors(&device)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let counts = disc_vars(&trainer).map(|v| v.len());
+    assert!(counts[0] > 0 && counts[1] > 0);
+
+    // Step index 0: (0 + 1) % 2 != 0, so the discriminators keep their weights, although their
+    // losses were computed (and logged) and the policy moved.
+    let disc_before = disc_snapshot(&trainer);
+    let policy_before = snapshot(trainer.policy.vars());
+    let m = trainer.train_step(&micro(0), false).unwrap();
+    assert!(m.contains_key("disc/loss_chosen"), "{m:?}");
+    assert_eq!(disc_changed(&disc_before, &trainer), [0, 0]);
+    assert!(!changed(&policy_before, trainer.policy.vars()).is_empty());
+
+    // Step index 1: (1 + 1) % 2 == 0, so both discriminators step, with gradients from both
+    // optimizer steps' micro-batches: nearly every variable of each moves.
+    trainer.train_step(&micro(1), false).unwrap();
+    let moved = disc_changed(&disc_before, &trainer);
+    for (i, name) in ["D⁺", "D⁻"].iter().enumerate() {
+        assert!(
+            moved[i] * 2 > counts[i],
+            "{name}: only {} of {} variables moved",
+            moved[i],
+            counts[i]
+        );
+    }
+}
