@@ -135,7 +135,7 @@ pub fn evaluate(
             reference.source.display()
         )));
     }
-    if !(settings.beta > 0.0) {
+    if !settings.beta.is_finite() || settings.beta <= 0.0 {
         return Err(Error::Config(format!(
             "beta must be positive, got {}",
             settings.beta
