@@ -55,7 +55,7 @@ pub struct GenerateArgs {
     generator: Option<String>,
 }
 
-fn read_prompts(path: &Path) -> anyhow::Result<Vec<String>> {
+pub(super) fn read_prompts(path: &Path) -> anyhow::Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut prompts = Vec::new();

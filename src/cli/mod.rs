@@ -1,6 +1,7 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
 mod demo;
+mod eval;
 mod generate;
 mod inspect;
 mod render;
@@ -36,12 +37,16 @@ enum Command {
     RenderExample(render::RenderArgs),
     /// Generate continuations for a prompt or a JSONL file of prompts.
     Generate(generate::GenerateArgs),
+    /// Evaluate a policy against its reference: preference metrics, KL and judge scores per
+    /// sampling temperature, latent MMD and a linear probe.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::InspectModel { path, json } => inspect::run(&path, json),
+        Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::RenderExample(args) => render::run(args),
         Command::Train(args) => train::run(args),

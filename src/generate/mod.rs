@@ -62,6 +62,10 @@ pub struct Generation {
     pub text: String,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// The end-of-sequence token that ended it (`finish_reason` is `Eos`), so that scoring a
+    /// sample can include the probability of stopping.
+    #[serde(default)]
+    pub eos_token: Option<u32>,
 }
 
 /// The ids that end a generation: the tokenizer's EOS plus the model config's EOS list.
@@ -116,6 +120,7 @@ pub fn generate(
     )?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut finished: Vec<Option<FinishReason>> = vec![None; b];
+    let mut eos_tokens: Vec<Option<u32>> = vec![None; b];
     let mut texts = vec![String::new(); b];
     for step in 0..config.max_new_tokens {
         let last = logits
@@ -133,6 +138,7 @@ pub fn generate(
             let token = sample(&last[row], &config.sampling, &mut rngs[row]);
             if eos.contains(&token) {
                 finished[row] = Some(FinishReason::Eos);
+                eos_tokens[row] = Some(token);
                 next.push(pad);
                 step_mask.push(vec![0]);
                 continue;
@@ -173,6 +179,7 @@ pub fn generate(
                 tokens: std::mem::take(&mut out[row]),
                 text,
                 finish_reason,
+                eos_token: eos_tokens[row],
             })
         })
         .collect()
