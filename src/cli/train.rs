@@ -80,14 +80,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let start_step = trainer.step;
     let logging = t.logging_steps.max(1);
+    let mut tokens = 0.0;
     let outcome = trainer.run(&train, eval.as_ref(), &mut log, stop, |step, total, m| {
         let loss = m.get("loss").copied().unwrap_or(f64::NAN);
-        let rate = (step - start_step) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        tokens += m.get("num_tokens").copied().unwrap_or(0.0);
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let (rate, tok_rate) = ((step - start_step) as f64 / secs, tokens / secs);
         if tty {
             bar.set_position(step);
-            bar.set_message(format!("loss {loss:.4}, {rate:.2} steps/s"));
-        } else if step % logging == 0 || step == total {
-            eprintln!("step {step}/{total}  loss {loss:.4}  {rate:.2} steps/s");
+            bar.set_message(format!(
+                "loss {loss:.4}, {rate:.2} steps/s, {tok_rate:.0} tokens/s"
+            ));
+        } else if step.is_multiple_of(logging) || step == total {
+            eprintln!(
+                "step {step}/{total}  loss {loss:.4}  {rate:.2} steps/s  {tok_rate:.0} tokens/s"
+            );
         }
     })?;
     bar.finish_and_clear();

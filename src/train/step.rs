@@ -352,6 +352,11 @@ impl Trainer {
         m.insert("loss".into(), loss_value);
         m.insert("grad_norm".into(), norm);
         m.insert("learning_rate".into(), lr);
+        let mut tokens = 0.0;
+        for b in micro {
+            tokens += scalar(&b.attention_mask.to_dtype(DType::F64)?.sum_all()?)?;
+        }
+        m.insert("num_tokens".into(), tokens);
         if let Some(g) = &self.ganpo {
             m.insert("adv/loss".into(), adv_sum);
             if let Some(b) = g.means.get() {
