@@ -59,7 +59,7 @@ impl DemoConfig {
                 samples_per_prompt: 4,
                 label_noise: 0.0,
                 epochs: 1,
-                learning_rate: 5e-4,
+                learning_rate: 1e-4,
                 eval_prompts: 24,
                 temperatures: vec![0.0, 1.5],
             }
@@ -73,7 +73,7 @@ impl DemoConfig {
                 samples_per_prompt: 4,
                 label_noise: 0.0,
                 epochs: 2,
-                learning_rate: 5e-4,
+                learning_rate: 1e-4,
                 eval_prompts: 64,
                 temperatures: vec![0.0, 0.7, 1.0, 1.5, 2.0],
             }
