@@ -59,10 +59,7 @@ fn run_until(
     };
     let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
     let total = total_steps(&cfg, train.pairs.len());
-    trainer.schedule.total_steps = total;
-    if let Some(g) = trainer.ganpo.as_mut() {
-        g.schedule.total_steps = total;
-    }
+    trainer.set_total_steps(total);
     std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
     let mut log = MetricsLog::open(
         &cfg.training.output_dir.join("metrics.jsonl"),

@@ -38,18 +38,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (train, eval) = load_datasets(&config, &trainer)?;
     eprintln!("{}", train.summary);
     let total = total_steps(&config, train.pairs.len());
-    // Rebuild the schedules with the real length (they are pure functions of the step).
-    trainer.schedule.total_steps = total;
+    trainer.set_total_steps(total);
     let t = &config.training;
-    trainer.schedule.warmup_steps = if t.warmup_steps > 0 {
-        t.warmup_steps
-    } else {
-        ganpo::optim::Schedule::warmup_from_ratio(t.warmup_ratio, total)
-    };
-    if let Some(g) = trainer.ganpo.as_mut() {
-        g.schedule.total_steps = total;
-        g.schedule.warmup_steps = trainer.schedule.warmup_steps;
-    }
     std::fs::create_dir_all(&t.output_dir)
         .with_context(|| format!("creating {}", t.output_dir.display()))?;
     let config_json = serde_json::to_value(&config)?;

@@ -131,13 +131,7 @@ pub fn train_arm(config_text: &str, config_path: &Path) -> Result<ArmRun> {
     let mut trainer = Trainer::new(config.clone(), 1)?;
     let (train, eval) = load_datasets(&config, &trainer)?;
     let total = total_steps(&config, train.pairs.len());
-    trainer.schedule.total_steps = total;
-    trainer.schedule.warmup_steps =
-        crate::optim::Schedule::warmup_from_ratio(config.training.warmup_ratio, total);
-    if let Some(g) = trainer.ganpo.as_mut() {
-        g.schedule.total_steps = total;
-        g.schedule.warmup_steps = trainer.schedule.warmup_steps;
-    }
+    trainer.set_total_steps(total);
     std::fs::create_dir_all(&config.training.output_dir).map_err(|e| {
         Error::io(
             format!("creating {}", config.training.output_dir.display()),

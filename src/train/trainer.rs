@@ -191,6 +191,24 @@ impl Trainer {
         })
     }
 
+    /// Sizes the policy and discriminator schedules for `total` optimizer steps (warmup from
+    /// `warmup_steps`, else `warmup_ratio` of the total). Schedules are pure functions of the step,
+    /// so this can be called once the dataset (and so the run length) is known.
+    pub fn set_total_steps(&mut self, total: u64) {
+        let t = &self.config.training;
+        let warmup = if t.warmup_steps > 0 {
+            t.warmup_steps
+        } else {
+            Schedule::warmup_from_ratio(t.warmup_ratio, total)
+        };
+        self.schedule.total_steps = total;
+        self.schedule.warmup_steps = warmup;
+        if let Some(g) = self.ganpo.as_mut() {
+            g.schedule.total_steps = total;
+            g.schedule.warmup_steps = warmup;
+        }
+    }
+
     /// Whether GANPO runs in the authors' compatibility mode.
     pub fn authors_compat(&self) -> bool {
         self.ganpo
