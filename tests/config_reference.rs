@@ -28,7 +28,8 @@ fn readme_config_reference_matches_the_config_types() {
     keys("", &value, &mut all);
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme.split("## Config reference").nth(1).unwrap();
+    let after = readme.split("## Config reference").nth(1).unwrap();
+    let section = after.split("\n## ").next().unwrap();
     for key in &all {
         let last = key.rsplit('.').next().unwrap();
         let documented = section.contains(&format!("`{key}`"))
