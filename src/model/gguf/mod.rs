@@ -92,6 +92,11 @@ pub fn read_tensors(
     arch: GgufArchitecture,
 ) -> Result<HashMap<String, Tensor>> {
     let names: Vec<String> = file.tensor_names().into_iter().map(str::to_owned).collect();
+    // The config was derived from this file's metadata and tensor list, so its parameter shapes
+    // (the same table random initialization uses) are what every tensor must have.
+    let shapes: HashMap<String, Vec<usize>> = crate::model::init::parameter_shapes(config)
+        .into_iter()
+        .collect();
     let mut tensors = HashMap::with_capacity(names.len());
     for name in names {
         let err = |m: String| Error::model(file.path(), m);
@@ -101,7 +106,7 @@ pub fn read_tensors(
                 arch.prefix()
             ))
         })?;
-        let expected = names::expected_shape(config, &hf).ok_or_else(|| {
+        let expected = shapes.get(&hf).ok_or_else(|| {
             err(format!(
                 "tensor `{name}` does not fit the metadata ({} layers)",
                 config.num_hidden_layers

@@ -38,40 +38,6 @@ pub fn hf_name(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}"))
 }
 
-/// The shape (`[out, in]` for projections) the config implies for Hugging Face parameter `name`,
-/// or `None` if the name is not a parameter of this config (e.g. a layer index past the last).
-pub fn expected_shape(config: &ModelConfig, name: &str) -> Option<Vec<usize>> {
-    let (v, d, f) = (
-        config.vocab_size,
-        config.hidden_size,
-        config.intermediate_size,
-    );
-    let q = config.num_attention_heads * config.head_dim;
-    let kv = config.num_key_value_heads * config.head_dim;
-    match name {
-        "model.embed_tokens.weight" | "lm_head.weight" => return Some(vec![v, d]),
-        "model.norm.weight" => return Some(vec![d]),
-        _ => {}
-    }
-    let rest = name.strip_prefix("model.layers.")?;
-    let (layer, suffix) = rest.split_once('.')?;
-    if layer.parse::<usize>().ok()? >= config.num_hidden_layers {
-        return None;
-    }
-    Some(match suffix {
-        "input_layernorm.weight" | "post_attention_layernorm.weight" => vec![d],
-        "self_attn.q_proj.weight" => vec![q, d],
-        "self_attn.k_proj.weight" | "self_attn.v_proj.weight" => vec![kv, d],
-        "self_attn.o_proj.weight" => vec![d, q],
-        "self_attn.q_proj.bias" => vec![q],
-        "self_attn.k_proj.bias" | "self_attn.v_proj.bias" => vec![kv],
-        "self_attn.o_proj.bias" => vec![d],
-        "mlp.gate_proj.weight" | "mlp.up_proj.weight" => vec![f, d],
-        "mlp.down_proj.weight" => vec![d, f],
-        _ => return None,
-    })
-}
-
 /// How many heads the rows of Hugging Face parameter `name` are grouped into for llama.cpp's
 /// permutation: query heads for `q_proj`, key/value heads for `k_proj`; `None` for the rest.
 pub fn permuted_heads(config: &ModelConfig, name: &str) -> Option<usize> {
