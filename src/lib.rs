@@ -30,6 +30,7 @@ pub mod eval;
 pub mod ganpo;
 pub mod generate;
 pub mod judge;
+pub mod kernels;
 pub mod logps;
 pub mod losses;
 pub mod model;

@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::kernels::storage::{contiguous_f32, contiguous_u32};
 use crate::{Error, Result};
 
 /// Per-sequence summed completion log-probs and token counts.
@@ -97,26 +98,6 @@ fn loss_dtype(logits: &Tensor) -> DType {
         DType::F64
     } else {
         DType::F32
-    }
-}
-
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{what} must be f32")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what} must be contiguous"),
-    }
-}
-
-fn contiguous_u32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [u32]> {
-    let CpuStorage::U32(data) = s else {
-        candle_core::bail!("{what} must be u32")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what} must be contiguous"),
     }
 }
 

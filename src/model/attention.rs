@@ -1,13 +1,13 @@
 //! Multi-head causal self-attention with grouped-query heads, rotary positions, padding and
 //! sliding-window masks, and Gemma-2's score soft-capping.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::config::{AttentionKind, ModelConfig};
 use super::layers::Linear;
 use super::rotary::Rotary;
 use super::weights::Weights;
-use crate::Result;
+use crate::{Result, kernels};
 
 /// The additive attention bias for a batch: 0 where a query may attend a key, a large negative
 /// number elsewhere. Shape `[batch, 1, seq, seq]`.
@@ -144,21 +144,27 @@ impl Attention {
     /// Attends queries `q` to keys/values `k`, `v` under the additive `mask`
     /// (`[batch, 1, q_len, k_len]`) and applies the output projection.
     pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (b, _, t, _) = q.dims4()?;
-        let k = repeat_kv(k, self.num_heads / self.num_kv_heads)?;
-        let v = repeat_kv(v, self.num_heads / self.num_kv_heads)?;
-        let mut scores = (q.matmul(&k.t()?)? * self.scale)?;
-        if let Some(cap) = self.softcap {
-            scores = ((scores / cap)?.tanh()? * cap)?;
-        }
-        let scores = scores.broadcast_add(mask)?;
-        // `ops::softmax` is differentiable; `softmax_last_dim` is not.
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let out =
-            probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, t, self.num_heads * self.head_dim))?;
+        let (b, h, t, d) = q.dims4()?;
+        let (kv, k_len) = (self.num_kv_heads, k.dim(2)?);
+        // Grouped-query attention without copying keys and values per query head: the query heads
+        // sharing a key/value head are stacked along the sequence axis, `[b, kv, group·t, d]`, so one
+        // batched matmul per key/value head serves the whole group.
+        let group = h / kv;
+        let qg = q.contiguous()?.reshape((b, kv, group * t, d))?;
+        let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, k_len))?;
+        let probs = match self.softcap {
+            None => kernels::masked_softmax(&scores, mask, self.scale)?,
+            Some(cap) => {
+                let capped = (((scores * self.scale)? / cap)?.tanh()? * cap)?;
+                kernels::masked_softmax(&capped, mask, 1.0)?
+            }
+        };
+        let out = probs
+            .reshape((b, kv, group * t, k_len))?
+            .matmul(v)?
+            .reshape((b, h, t, d))?
+            .transpose(1, 2)?
+            .reshape((b, t, h * d))?;
         self.o_proj.forward(&out)
     }
 
@@ -171,15 +177,4 @@ impl Attention {
         };
         self.attend(&q, &k, &v, mask)
     }
-}
-
-/// Repeats each key/value head `n_rep` times so grouped-query heads line up with query heads.
-pub fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .broadcast_as((b, kv, n_rep, t, d))?
-        .reshape((b, kv * n_rep, t, d))?)
 }

@@ -1,13 +1,14 @@
 //! The differentiable building blocks of a decoder: linear projections, RMSNorm and the gated MLP.
 //!
-//! Everything here is composed from candle primitives that have a backward pass. candle's fused
-//! `ops::rms_norm` and `RmsNorm::forward` silently drop gradients (see `docs/design.md`).
+//! RMSNorm and the gated activation run as our fused kernels with their own backward pass
+//! ([`crate::kernels`]); candle's fused `ops::rms_norm` and `RmsNorm::forward` silently drop
+//! gradients (see `docs/design.md`).
 
-use candle_core::{D, DType, Module, Tensor};
+use candle_core::{Module, Tensor};
 
 use super::config::Activation;
 use super::weights::Weights;
-use crate::Result;
+use crate::{Result, kernels};
 
 /// `y = x Wᵀ + b` with Hugging Face's `[out, in]` weight layout.
 #[derive(Debug, Clone)]
@@ -73,35 +74,9 @@ impl RmsNorm {
         })
     }
 
-    /// Normalizes over the last dimension.
+    /// Normalizes over the last dimension (a fused kernel on the CPU, see [`crate::kernels`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        // At least f32, as transformers; f64 stays f64 (gradient checks).
-        let compute = if dtype == DType::F64 {
-            DType::F64
-        } else {
-            DType::F32
-        };
-        let xf = x.to_dtype(compute)?;
-        let inv_rms = (xf.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
-            .sqrt()?
-            .recip()?;
-        let normed = xf.broadcast_mul(&inv_rms)?;
-        let scale = if self.add_one {
-            (self.weight.to_dtype(compute)? + 1.0)?
-        } else {
-            self.weight.to_dtype(compute)?
-        };
-        let y = if self.add_one {
-            // Gemma multiplies in f32 and casts afterwards.
-            normed.broadcast_mul(&scale)?.to_dtype(dtype)?
-        } else {
-            // Llama casts back to the input dtype before scaling.
-            normed
-                .to_dtype(dtype)?
-                .broadcast_mul(&scale.to_dtype(dtype)?)?
-        };
-        Ok(y)
+        kernels::rms_norm(x, &self.weight, self.eps, self.add_one)
     }
 }
 
@@ -135,12 +110,8 @@ impl Mlp {
     /// Applies the MLP to `[..., dim]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = self.gate_proj.forward(x)?;
-        let gate = match self.act {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            // candle's `gelu` is the tanh approximation (PyTorch `approximate="tanh"`).
-            Activation::GeluTanh => gate.gelu()?,
-            Activation::Gelu => gate.gelu_erf()?,
-        };
-        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+        let up = self.up_proj.forward(x)?;
+        self.down_proj
+            .forward(&kernels::gated_activation(&gate, &up, self.act)?)
     }
 }

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{ModelConfig, RopeScaling};
-use crate::Result;
+use crate::{Result, kernels};
 
 /// Inverse frequencies `θ^(-2i/d)` for `i < d/2`, with the config's scaling applied.
 pub fn inverse_frequencies(config: &ModelConfig) -> Vec<f64> {
@@ -89,26 +89,13 @@ impl Rotary {
     pub fn apply_at(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
         let (b, _, t, d) = x.dims4()?;
         let flat = positions.flatten_all()?;
-        let cos = self
-            .cos
-            .index_select(&flat, 0)?
-            .reshape((b, 1, t, d / 2))?
-            .to_dtype(x.dtype())?;
-        let sin = self
-            .sin
-            .index_select(&flat, 0)?
-            .reshape((b, 1, t, d / 2))?
-            .to_dtype(x.dtype())?;
-        let x1 = x.narrow(3, 0, d / 2)?;
-        let x2 = x.narrow(3, d / 2, d / 2)?;
-        let rotated = Tensor::cat(
-            &[
-                (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?,
-                (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?,
-            ],
-            3,
-        )?;
-        Ok(rotated)
+        let table = |tab: &Tensor| -> Result<Tensor> {
+            Ok(tab
+                .index_select(&flat, 0)?
+                .reshape((b, t, d / 2))?
+                .to_dtype(x.dtype())?)
+        };
+        kernels::rope(x, &table(&self.cos)?, &table(&self.sin)?)
     }
 
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
@@ -116,11 +103,7 @@ impl Rotary {
         let seq = x.dim(2)?;
         let cos = self.cos.narrow(0, start, seq)?.to_dtype(x.dtype())?;
         let sin = self.sin.narrow(0, start, seq)?.to_dtype(x.dtype())?;
-        // `rope_slow` is candle's differentiable rotate-half RoPE (the fused `rope` has no backward).
-        Ok(candle_nn::rotary_emb::rope_slow(
-            &x.contiguous()?,
-            &cos,
-            &sin,
-        )?)
+        // Our fused kernel has a backward pass; candle's fused `rope` has none.
+        kernels::rope(x, &cos, &sin)
     }
 }

@@ -1,0 +1,164 @@
+//! The gated MLP activation `act(gate) ⊙ up` (SwiGLU for SiLU, GeGLU for the GELUs), fused into
+//! one pass forward and one pass backward:
+//! `∂L/∂gate = g ⊙ up ⊙ act'(gate)`, `∂L/∂up = g ⊙ act(gate)`.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::storage::contiguous_f32;
+use super::{fused, rows_per_task};
+use crate::Result;
+use crate::model::Activation;
+
+/// `act(gate) ⊙ up` for same-shaped `gate` and `up`.
+pub fn gated_activation(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
+    if fused(&[gate, up]) && gate.dims() == up.dims() {
+        Ok(gate
+            .contiguous()?
+            .apply_op2(&up.contiguous()?, Glu { act })?)
+    } else {
+        gated_activation_composed(gate, up, act)
+    }
+}
+
+/// The same function from differentiable candle primitives.
+pub fn gated_activation_composed(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
+    let gate = match act {
+        Activation::Silu => candle_nn::ops::silu(gate)?,
+        // candle's `gelu` is the tanh approximation (PyTorch `approximate="tanh"`).
+        Activation::GeluTanh => gate.gelu()?,
+        Activation::Gelu => gate.gelu_erf()?,
+    };
+    Ok((gate * up)?)
+}
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// `(act(x), act'(x))`.
+#[inline(always)]
+fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
+    match act {
+        Activation::Silu => {
+            let s = 1.0 / (1.0 + (-x).exp());
+            (x * s, s * (1.0 + x * (1.0 - s)))
+        }
+        Activation::GeluTanh => {
+            let u = SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x);
+            let th = u.tanh();
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x);
+            (
+                0.5 * x * (1.0 + th),
+                0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du,
+            )
+        }
+        Activation::Gelu => {
+            let cdf =
+                0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
+            (x * cdf, cdf + x * INV_SQRT_2PI * (-0.5 * x * x).exp())
+        }
+    }
+}
+
+struct Glu {
+    act: Activation,
+}
+
+impl CustomOp2 for Glu {
+    fn name(&self) -> &'static str {
+        "fused-glu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let gate = contiguous_f32(s1, l1, "gate")?;
+        let up = contiguous_f32(s2, l2, "up")?;
+        if gate.len() != up.len() {
+            candle_core::bail!("glu: gate {:?} vs up {:?}", l1.shape(), l2.shape());
+        }
+        let chunk = rows_per_task(gate.len(), 1).min(1 << 14);
+        let act = self.act;
+        let mut out = vec![0f32; gate.len()];
+        out.par_chunks_mut(chunk)
+            .zip(gate.par_chunks(chunk).zip(up.par_chunks(chunk)))
+            .for_each(|(o, (g, u))| {
+                for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                    *o = act_and_slope(act, g).0 * u;
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let n = gate.elem_count();
+        let packed = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &GluGrad { act: self.act })?;
+        let dgate = packed.narrow(0, 0, n)?.reshape(gate.shape())?;
+        let dup = packed.narrow(0, n, n)?.reshape(up.shape())?;
+        Ok((Some(dgate), Some(dup)))
+    }
+}
+
+/// Backward of [`Glu`]: `∂L/∂gate` followed by `∂L/∂up`, packed in one buffer.
+struct GluGrad {
+    act: Activation,
+}
+
+impl CustomOp3 for GluGrad {
+    fn name(&self) -> &'static str {
+        "fused-glu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let gate = contiguous_f32(s1, l1, "gate")?;
+        let up = contiguous_f32(s2, l2, "up")?;
+        let grad = contiguous_f32(s3, l3, "glu gradient")?;
+        let n = gate.len();
+        if up.len() != n || grad.len() != n {
+            candle_core::bail!(
+                "glu gradient: shapes {:?} {:?} {:?}",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        let chunk = (1usize << 14).min(n.max(1));
+        let act = self.act;
+        let mut out = vec![0f32; 2 * n];
+        let (dgate, dup) = out.split_at_mut(n);
+        dgate
+            .par_chunks_mut(chunk)
+            .zip(dup.par_chunks_mut(chunk))
+            .zip(
+                gate.par_chunks(chunk)
+                    .zip(up.par_chunks(chunk))
+                    .zip(grad.par_chunks(chunk)),
+            )
+            .for_each(|((dg, du), ((g, u), gr))| {
+                for i in 0..g.len() {
+                    let (a, slope) = act_and_slope(act, g[i]);
+                    dg[i] = gr[i] * u[i] * slope;
+                    du[i] = gr[i] * a;
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from(2 * n)))
+    }
+}

@@ -1,0 +1,35 @@
+//! Fused CPU kernels with their own backward pass for the hot paths of a training step: RMSNorm,
+//! rotary embeddings, the scaled and masked attention softmax and the gated MLP activation.
+//!
+//! Built from candle primitives, each of these is a chain of 4–10 element-wise ops, every one of
+//! which allocates a full-size output and keeps it for the backward pass. Here each is one
+//! [`candle_core::CustomOp1`]/`2`/`3` whose forward makes one pass over its input and whose backward
+//! is another custom op. Every public function falls back to the differentiable composition off
+//! the CPU or for dtypes other than f32 (f64 gradient checks run through the composition), and each
+//! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
+
+mod glu;
+mod rms_norm;
+mod rope;
+mod softmax;
+pub(crate) mod storage;
+
+pub use glu::{gated_activation, gated_activation_composed};
+pub use rms_norm::{rms_norm, rms_norm_composed};
+pub use rope::{rope, rope_composed};
+pub use softmax::{masked_softmax, masked_softmax_composed};
+
+use candle_core::{DType, Tensor};
+
+/// Whether the fused kernels apply: f32 tensors on the CPU.
+fn fused(tensors: &[&Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// Rows handed to one rayon task: large enough to amortize scheduling, small enough to balance.
+fn rows_per_task(rows: usize, row_len: usize) -> usize {
+    let target = (1 << 14) / row_len.max(1); // ~16k elements per task
+    target.clamp(1, rows.max(1))
+}

@@ -1,0 +1,140 @@
+//! The attention softmax `p = softmax(s · scale + mask)` over the last dimension, with the additive
+//! mask broadcast over heads. Backward: `∂L/∂s = scale · p ⊙ (g − Σ_j g_j p_j)`, computed from the
+//! saved probabilities alone (the scores and the mask are not kept).
+
+use candle_core::{CpuStorage, CustomOp2, D, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::storage::contiguous_f32;
+use super::{fused, rows_per_task};
+use crate::Result;
+
+/// `softmax(scores · scale + mask)` for `scores` `[batch, heads, q_len, k_len]` and an additive
+/// `mask` `[batch, 1, q_len, k_len]` (0 where attending is allowed, a large negative number elsewhere).
+pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, _, q, k) = scores.dims4()?;
+    if fused(&[scores, mask]) && mask.dims() == [b, 1, q, k] {
+        Ok(scores
+            .contiguous()?
+            .apply_op2(&mask.contiguous()?, MaskedSoftmax { scale })?)
+    } else {
+        masked_softmax_composed(scores, mask, scale)
+    }
+}
+
+/// The same function from differentiable candle primitives.
+pub fn masked_softmax_composed(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let z = (scores * scale)?.broadcast_add(mask)?;
+    // `ops::softmax` is differentiable; `softmax_last_dim` is not.
+    Ok(candle_nn::ops::softmax(&z, D::Minus1)?)
+}
+
+struct MaskedSoftmax {
+    scale: f64,
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let s = contiguous_f32(s1, l1, "attention scores")?;
+        let m = contiguous_f32(s2, l2, "attention mask")?;
+        let (_, h, q, k) = l1.shape().dims4()?;
+        let scale = self.scale as f32;
+        let rows = s.len() / k;
+        let per_task = rows_per_task(rows, k);
+        let mut out = vec![0f32; s.len()];
+        out.par_chunks_mut(per_task * k)
+            .zip(s.par_chunks(per_task * k))
+            .enumerate()
+            .for_each(|(task, (o, s))| {
+                for (i, (o, s)) in o.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
+                    let row = task * per_task + i; // ((batch · h) + head) · q + query
+                    let (batch, query) = (row / (h * q), row % q);
+                    let m = &m[(batch * q + query) * k..(batch * q + query + 1) * k];
+                    let mut max = f32::NEG_INFINITY;
+                    for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
+                        *o = s * scale + m;
+                        max = max.max(*o);
+                    }
+                    let mut sum = 0f32;
+                    for o in o.iter_mut() {
+                        *o = (*o - max).exp();
+                        sum += *o;
+                    }
+                    let inv = 1.0 / sum;
+                    for o in o.iter_mut() {
+                        *o *= inv;
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        _mask: &Tensor,
+        probs: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let ds = probs.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad { scale: self.scale })?;
+        Ok((Some(ds), None))
+    }
+}
+
+/// `scale · p ⊙ (g − p·g)` row by row.
+struct SoftmaxGrad {
+    scale: f64,
+}
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-masked-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let p = contiguous_f32(s1, l1, "softmax output")?;
+        let g = contiguous_f32(s2, l2, "softmax gradient")?;
+        if p.len() != g.len() {
+            candle_core::bail!(
+                "softmax gradient {:?} vs output {:?}",
+                l2.shape(),
+                l1.shape()
+            );
+        }
+        let k = *l1.shape().dims().last().unwrap_or(&1);
+        let per_task = rows_per_task(p.len() / k.max(1), k) * k;
+        let scale = self.scale as f32;
+        let mut out = vec![0f32; p.len()];
+        out.par_chunks_mut(per_task)
+            .zip(p.par_chunks(per_task).zip(g.par_chunks(per_task)))
+            .for_each(|(o, (p, g))| {
+                for ((o, p), g) in o
+                    .chunks_exact_mut(k)
+                    .zip(p.chunks_exact(k))
+                    .zip(g.chunks_exact(k))
+                {
+                    let pg: f32 = p.iter().zip(g).map(|(p, g)| p * g).sum();
+                    for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
+                        *o = scale * p * (g - pg);
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

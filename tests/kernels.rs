@@ -1,0 +1,220 @@
+//! Every fused kernel against its differentiable composition: values and gradients of a random
+//! projection of the output, the fused kernel in f32 against the composition in f64 (so the
+//! reference carries no f32 rounding of its own).
+
+use candle_core::{DType, Device, Tensor, Var};
+use ganpo::kernels;
+use ganpo::model::Activation;
+
+/// Deterministic pseudo-random values in roughly [-scale, scale].
+fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+fn tensor(shape: &[usize], seed: u64, scale: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(values(n, seed, scale), shape, &Device::Cpu).unwrap()
+}
+
+fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let a: Vec<f64> = a
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f64> = b
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().map(|v| v.abs()).fold(1e-3, f64::max);
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+/// Runs `f` on f32 vars (the fused path) and on f64 vars (the composition), backpropagates
+/// `Σ out ⊙ probe` through both, and compares outputs and every input's gradient.
+fn check(
+    name: &str,
+    inputs: &[Tensor],
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composed: impl Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+) {
+    let f32_vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
+    let f64_vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(&t.to_dtype(DType::F64).unwrap()).unwrap())
+        .collect();
+    let a = fused(
+        &f32_vars
+            .iter()
+            .map(|v| v.as_tensor().clone())
+            .collect::<Vec<_>>(),
+    );
+    let b = composed(
+        &f64_vars
+            .iter()
+            .map(|v| v.as_tensor().clone())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(a.dims(), b.dims(), "{name}: shapes");
+    let out_err = max_rel_diff(&a, &b);
+    assert!(out_err < tol, "{name}: output differs by {out_err:e}");
+    let probe = tensor(a.dims(), 99, 1.0);
+    let ga = (&a * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gb = (&b * &probe.to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for (i, (va, vb)) in f32_vars.iter().zip(&f64_vars).enumerate() {
+        let da = ga
+            .get(va)
+            .unwrap_or_else(|| panic!("{name}: no fused gradient for input {i}"));
+        let db = gb
+            .get(vb)
+            .unwrap_or_else(|| panic!("{name}: no reference gradient for input {i}"));
+        let err = max_rel_diff(da, db);
+        assert!(
+            err < tol,
+            "{name}: gradient of input {i} differs by {err:e}"
+        );
+        assert!(
+            da.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0,
+            "{name}: gradient of input {i} is zero"
+        );
+    }
+}
+
+#[test]
+fn rms_norm_matches_composition() {
+    for add_one in [false, true] {
+        let x = tensor(&[3, 5, 67], 1, 2.0);
+        let w = tensor(&[67], 2, 1.0);
+        check(
+            &format!("rms_norm add_one={add_one}"),
+            &[x, w],
+            |t| kernels::rms_norm(&t[0], &t[1], 1e-6, add_one).unwrap(),
+            |t| kernels::rms_norm_composed(&t[0], &t[1], 1e-6, add_one).unwrap(),
+            2e-6,
+        );
+    }
+}
+
+#[test]
+fn rms_norm_is_fused_only_for_f32_on_cpu() {
+    // f64 goes through the composition: identical to calling it directly.
+    let x = tensor(&[2, 8], 3, 1.0).to_dtype(DType::F64).unwrap();
+    let w = tensor(&[8], 4, 1.0).to_dtype(DType::F64).unwrap();
+    let a = kernels::rms_norm(&x, &w, 1e-5, false).unwrap();
+    let b = kernels::rms_norm_composed(&x, &w, 1e-5, false).unwrap();
+    assert_eq!(max_rel_diff(&a, &b), 0.0);
+}
+
+#[test]
+fn rope_matches_composition_per_position_and_per_row() {
+    let x = tensor(&[2, 3, 7, 16], 5, 1.0);
+    let cos = tensor(&[7, 8], 6, 1.0);
+    let sin = tensor(&[7, 8], 7, 1.0);
+    let rope = |t: &[Tensor], c: &Tensor, s: &Tensor, fused: bool| {
+        let (c, s) = (
+            c.to_dtype(t[0].dtype()).unwrap(),
+            s.to_dtype(t[0].dtype()).unwrap(),
+        );
+        if fused {
+            kernels::rope(&t[0], &c, &s).unwrap()
+        } else {
+            kernels::rope_composed(&t[0], &c, &s).unwrap()
+        }
+    };
+    check(
+        "rope per position",
+        &[x.clone()],
+        |t| rope(t, &cos, &sin, true),
+        |t| rope(t, &cos, &sin, false),
+        1e-6,
+    );
+    let cos_rows = tensor(&[2, 7, 8], 8, 1.0);
+    let sin_rows = tensor(&[2, 7, 8], 9, 1.0);
+    check(
+        "rope per row",
+        &[x],
+        |t| rope(t, &cos_rows, &sin_rows, true),
+        |t| rope(t, &cos_rows, &sin_rows, false),
+        1e-6,
+    );
+}
+
+#[test]
+fn masked_softmax_matches_composition() {
+    let (b, h, q, k) = (2, 3, 5, 9);
+    let scores = tensor(&[b, h, q, k], 10, 4.0);
+    // A causal + padding style mask with one fully masked row.
+    let mut mask = vec![0f32; b * q * k];
+    for (i, m) in mask.iter_mut().enumerate() {
+        let (batch, query, key) = (i / (q * k), (i / k) % q, i % k);
+        if key > query + 4 || (batch == 1 && key == 0) || (batch == 1 && query == 2) {
+            *m = -1e30;
+        }
+    }
+    let mask = Tensor::from_vec(mask, (b, 1, q, k), &Device::Cpu).unwrap();
+    check(
+        "masked_softmax",
+        &[scores],
+        |t| kernels::masked_softmax(&t[0], &mask, 0.125).unwrap(),
+        |t| {
+            let m = mask.to_dtype(t[0].dtype()).unwrap();
+            kernels::masked_softmax_composed(&t[0], &m, 0.125).unwrap()
+        },
+        2e-6,
+    );
+}
+
+#[test]
+fn gated_activations_match_composition() {
+    for act in [Activation::Silu, Activation::GeluTanh, Activation::Gelu] {
+        let gate = tensor(&[4, 6, 33], 11, 5.0);
+        let up = tensor(&[4, 6, 33], 12, 2.0);
+        check(
+            &format!("glu {act:?}"),
+            &[gate, up],
+            |t| kernels::gated_activation(&t[0], &t[1], act).unwrap(),
+            |t| kernels::gated_activation_composed(&t[0], &t[1], act).unwrap(),
+            5e-6,
+        );
+    }
+}
