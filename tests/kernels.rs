@@ -163,7 +163,7 @@ fn rope_matches_composition_per_position_and_per_row() {
     };
     check(
         "rope per position",
-        &[x.clone()],
+        std::slice::from_ref(&x),
         |t| rope(t, &cos, &sin, true),
         |t| rope(t, &cos, &sin, false),
         1e-6,
