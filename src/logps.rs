@@ -72,6 +72,56 @@ pub fn sequence_logps(
     })
 }
 
+/// [`sequence_logps`] from the final hidden states (`[batch, seq, d]`, after the final norm) and
+/// the LM head `weight` (`[vocab, d]`, with Gemma-2's final `softcap`), through the fused chunked
+/// head ([`crate::kernels::lm_head_logps`]): the `[batch, seq, vocab]` logits are never built, and
+/// only completion positions are computed. Also returns each position's mean logit over the
+/// vocabulary (`[batch, seq]`, no gradient; 0 outside the completion), TRL's `logits/*` metrics.
+pub fn sequence_logps_from_hidden(
+    last_hidden: &Tensor,
+    weight: &Tensor,
+    softcap: Option<f64>,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<(SequenceLogps, Tensor)> {
+    let (b, t, d) = last_hidden.dims3()?;
+    if input_ids.dims() != [b, t] || loss_mask.dims() != [b, t] || t == 0 {
+        return Err(Error::Config(format!(
+            "sequence_logps_from_hidden: hidden {:?}, input_ids {:?} and loss_mask {:?} disagree",
+            last_hidden.dims(),
+            input_ids.dims(),
+            loss_mask.dims()
+        )));
+    }
+    let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
+    let completion: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
+    // Position t predicts token t + 1; the last position predicts nothing.
+    let mut labels = Vec::with_capacity(b * t);
+    let mut active = Vec::with_capacity(b * t);
+    for (row, mask) in ids.iter().zip(&completion) {
+        for p in 0..t {
+            let next = (p + 1 < t).then(|| (row[p + 1], mask[p + 1] != 0.0));
+            labels.push(next.map_or(0, |n| n.0));
+            active.push(next.is_some_and(|n| n.1));
+        }
+    }
+    let hidden = last_hidden.reshape((b * t, d))?;
+    let head = crate::kernels::lm_head_logps(&hidden, weight, &labels, &active, softcap)?;
+    let dtype = loss_dtype(last_hidden);
+    let mask: Vec<f32> = active.iter().map(|&a| f32::from(u8::from(a))).collect();
+    let mask = Tensor::from_vec(mask, (b, t), last_hidden.device())?.to_dtype(dtype)?;
+    let token_logps = head.logps.reshape((b, t))?.to_dtype(dtype)?;
+    Ok((
+        SequenceLogps {
+            logps: token_logps.sum(1)?,
+            counts: mask.sum(1)?,
+            token_logps,
+            mask,
+        },
+        head.mean_logits.reshape((b, t))?,
+    ))
+}
+
 /// `log softmax(logits)[label]` for every position: `[batch, seq, vocab]` × `[batch, seq]` → `[batch, seq]`, f32.
 pub fn label_logprobs(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     // f64 (used by gradient checks) keeps full precision through the composition; everything else

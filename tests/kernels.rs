@@ -218,3 +218,59 @@ fn gated_activations_match_composition() {
         );
     }
 }
+
+#[test]
+fn lm_head_logps_match_full_logits_across_chunks() {
+    // 300 rows span two 256-row chunks; every third row is inactive (prompt or padding).
+    let (rows, d, vocab) = (300, 16, 50);
+    let labels: Vec<u32> = (0..rows).map(|r| (r * 7 % vocab) as u32).collect();
+    let active: Vec<bool> = (0..rows).map(|r| r % 3 != 0).collect();
+    for softcap in [None, Some(3.0)] {
+        let hidden = tensor(&[rows, d], 20, 1.0);
+        let weight = tensor(&[vocab, d], 21, 1.0);
+        let name = format!("lm_head_logps softcap={softcap:?}");
+        check(
+            &name,
+            &[hidden.clone(), weight.clone()],
+            |t| {
+                kernels::lm_head_logps(&t[0], &t[1], &labels, &active, softcap)
+                    .unwrap()
+                    .logps
+            },
+            |t| {
+                kernels::lm_head_logps_composed(&t[0], &t[1], &labels, &active, softcap)
+                    .unwrap()
+                    .logps
+            },
+            2e-6,
+        );
+        let fused = kernels::lm_head_logps(&hidden, &weight, &labels, &active, softcap).unwrap();
+        let f64s = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+        let reference = kernels::lm_head_logps_composed(
+            &f64s(&hidden),
+            &f64s(&weight),
+            &labels,
+            &active,
+            softcap,
+        )
+        .unwrap();
+        let err = max_rel_diff(&fused.mean_logits, &reference.mean_logits);
+        assert!(err < 2e-6, "{name}: mean logits differ by {err:e}");
+        let logps: Vec<f32> = fused.logps.to_vec1().unwrap();
+        assert!(logps.iter().zip(&active).all(|(l, a)| *a || *l == 0.0));
+    }
+}
+
+#[test]
+fn lm_head_logps_reject_labels_outside_the_vocabulary() {
+    let hidden = tensor(&[2, 4], 1, 1.0);
+    let weight = tensor(&[5, 4], 2, 1.0);
+    let err = kernels::lm_head_logps(&hidden, &weight, &[1, 5], &[true, true], None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("label 5 outside the vocabulary of 5"),
+        "{err}"
+    );
+    // An inactive row's label is never read.
+    assert!(kernels::lm_head_logps(&hidden, &weight, &[1, 5], &[true, false], None).is_ok());
+}

@@ -1,5 +1,6 @@
 //! Fused CPU kernels with their own backward pass for the hot paths of a training step: RMSNorm,
-//! rotary embeddings, the scaled and masked attention softmax and the gated MLP activation.
+//! rotary embeddings, the scaled and masked attention softmax, the gated MLP activation, and the
+//! LM head fused with the label log-prob (chunked, so full logits are never kept).
 //!
 //! Built from candle primitives, each of these is a chain of 4–10 element-wise ops, every one of
 //! which allocates a full-size output and keeps it for the backward pass. Here each is one
@@ -8,13 +9,16 @@
 //! the CPU or for dtypes other than f32 (f64 gradient checks run through the composition), and each
 //! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
 
+mod gemm;
 mod glu;
+mod lm_head;
 mod rms_norm;
 mod rope;
 mod softmax;
 pub(crate) mod storage;
 
 pub use glu::{gated_activation, gated_activation_composed};
+pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
 pub use softmax::{masked_softmax, masked_softmax_composed};

@@ -257,6 +257,22 @@ impl CausalLm {
     /// (`[batch, seq]`, 1 for real tokens, 0 for padding; any integer or float dtype). Padding may
     /// be on either side; positions count from the start of each row. Keeps no state between calls.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<ModelOutput> {
+        let (last_hidden, logits) = self.head(&self.trunk(input_ids, attention_mask)?)?;
+        Ok(ModelOutput {
+            logits,
+            last_hidden,
+        })
+    }
+
+    /// The forward pass up to and including the final norm (Hugging Face's `hidden_states[-1]`),
+    /// without the LM head: training computes log-probs from it with
+    /// [`crate::logps::sequence_logps_from_hidden`], which never materializes the full logits.
+    pub fn forward_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        self.norm.forward(&self.trunk(input_ids, attention_mask)?)
+    }
+
+    /// Embeddings and decoder layers: the residual stream before the final norm.
+    fn trunk(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let (_, t) = input_ids.dims2()?;
         if attention_mask.dims() != input_ids.dims() {
             return Err(Error::Config(format!(
@@ -283,10 +299,11 @@ impl CausalLm {
         for layer in &self.layers {
             x = layer.forward(&x, &self.rotary, &masks)?;
         }
-        let (last_hidden, logits) = self.head(&x)?;
-        Ok(ModelOutput {
-            logits,
-            last_hidden,
-        })
+        Ok(x)
+    }
+
+    /// The LM head's `[vocab, hidden]` weight (the embedding when tied).
+    pub fn lm_head_weight(&self) -> &Tensor {
+        self.lm_head.weight()
     }
 }

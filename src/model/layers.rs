@@ -43,6 +43,11 @@ impl Linear {
         }
     }
 
+    /// The `[out_dim, in_dim]` weight.
+    pub fn weight(&self) -> &Tensor {
+        self.inner.weight()
+    }
+
     /// Applies the projection to `[..., in_dim]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.inner.forward(x)?)

@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 
 use crate::Result;
-use crate::logps::{SequenceLogps, sequence_logps};
+use crate::logps::{SequenceLogps, sequence_logps, sequence_logps_from_hidden};
 use crate::model::CausalLm;
 
 /// One model's outputs on a `[chosen; rejected]` batch of `2B` rows.
@@ -33,10 +33,10 @@ pub struct PairOutputs {
     pub wpo_log_weights: Option<Tensor>,
 }
 
-/// Mean of `logits` (`[n, T, V]`) over the vocabulary and over positions where `mask` (`[n, T]`,
-/// shifted) is 1, without gradient; 0 when the mask is empty.
-fn masked_mean_logit(logits: &Tensor, mask: &Tensor) -> Result<f64> {
-    let per_position = logits.detach().mean(2)?; // [n, T]
+/// Mean of the per-position mean logits `per_position` (`[n, T]`) over positions where `mask`
+/// (`[n, T]`, shifted) is 1, without gradient; 0 when the mask is empty.
+fn masked_mean_logit(per_position: &Tensor, mask: &Tensor) -> Result<f64> {
+    let per_position = per_position.detach();
     let total = (&per_position * mask.to_dtype(per_position.dtype())?)?
         .sum_all()?
         .to_dtype(candle_core::DType::F64)?
@@ -59,23 +59,36 @@ pub fn pair_forward(
 ) -> Result<PairOutputs> {
     let rows = input_ids.dim(0)?;
     let b = rows / 2;
-    let out = model.forward(input_ids, attention_mask)?;
-    let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
-    let wpo_log_weights = if with_wpo {
-        Some(crate::logps::wpo_log_weights(&out.logits, &seq)?)
+    let (last_hidden, seq, per_position_logit, wpo_log_weights) = if with_wpo {
+        // WPO's weights need every position's full distribution: build the logits.
+        let out = model.forward(input_ids, attention_mask)?;
+        let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
+        let wpo = crate::logps::wpo_log_weights(&out.logits, &seq)?;
+        let mean = out.logits.detach().mean(2)?;
+        (out.last_hidden, seq, mean, Some(wpo))
     } else {
-        None
+        let hidden = model.forward_hidden(input_ids, attention_mask)?;
+        let (seq, mean) = sequence_logps_from_hidden(
+            &hidden,
+            model.lm_head_weight(),
+            model.config().final_logit_softcapping,
+            input_ids,
+            loss_mask,
+        )?;
+        (hidden, seq, mean, None)
     };
     let half = |t: &Tensor, i: usize| t.narrow(0, i * b, b);
-    let chosen_mean_logit = masked_mean_logit(&half(&out.logits, 0)?, &half(&seq.mask, 0)?)?;
-    let rejected_mean_logit = masked_mean_logit(&half(&out.logits, 1)?, &half(&seq.mask, 1)?)?;
+    let chosen_mean_logit =
+        masked_mean_logit(&half(&per_position_logit, 0)?, &half(&seq.mask, 0)?)?;
+    let rejected_mean_logit =
+        masked_mean_logit(&half(&per_position_logit, 1)?, &half(&seq.mask, 1)?)?;
     Ok(PairOutputs {
         chosen_logps: half(&seq.logps, 0)?,
         rejected_logps: half(&seq.logps, 1)?,
         chosen_counts: half(&seq.counts, 0)?,
         rejected_counts: half(&seq.counts, 1)?,
-        chosen_hidden: half(&out.last_hidden, 0)?,
-        rejected_hidden: half(&out.last_hidden, 1)?,
+        chosen_hidden: half(&last_hidden, 0)?,
+        rejected_hidden: half(&last_hidden, 1)?,
         chosen_mean_logit,
         rejected_mean_logit,
         wpo_log_weights,
