@@ -63,11 +63,7 @@ fn train_tiny(out: &Path) -> std::path::PathBuf {
     let cfg = TrainConfig::from_toml(&text, &overrides, "ganpo_tiny.toml").unwrap();
     let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
     let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
-    let total = total_steps(&cfg, train.pairs.len());
-    trainer.schedule.total_steps = total;
-    if let Some(g) = trainer.ganpo.as_mut() {
-        g.schedule.total_steps = total;
-    }
+    trainer.set_total_steps(total_steps(&cfg, train.pairs.len()));
     std::fs::create_dir_all(out).unwrap();
     let mut log =
         MetricsLog::open(&out.join("metrics.jsonl"), &serde_json::Value::Null, None).unwrap();

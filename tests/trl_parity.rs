@@ -62,7 +62,7 @@ weight_decay = 0.0
 fn run(cfg: TrainConfig) -> Vec<Metrics> {
     let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
     let (train, _) = load_datasets(&cfg, &trainer).unwrap();
-    trainer.schedule.total_steps = total_steps(&cfg, train.pairs.len());
+    trainer.set_total_steps(total_steps(&cfg, train.pairs.len()));
     std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
     let mut log = MetricsLog::open(
         &cfg.training.output_dir.join("metrics.jsonl"),

@@ -17,6 +17,10 @@ pub struct DemoArgs {
     /// Fraction of preference labels to swap (robustness to label noise).
     #[arg(long, default_value_t = 0.0)]
     label_noise: f64,
+    /// Peak learning rate of every arm (the same for all four, so any tuning applies to both arms
+    /// of each pair alike); default 1e-4.
+    #[arg(long)]
+    learning_rate: Option<f64>,
     /// Output directory (report.md, results.json, models, data).
     #[arg(long, default_value = "ganpo-demo")]
     output: PathBuf,
@@ -30,6 +34,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let mut config = DemoConfig::new(args.output.clone(), args.quick, args.seeds);
     config.label_noise = args.label_noise;
+    if let Some(lr) = args.learning_rate {
+        anyhow::ensure!(
+            lr > 0.0 && lr.is_finite(),
+            "--learning-rate must be positive"
+        );
+        config.learning_rate = lr;
+    }
     let started = std::time::Instant::now();
     let results = run_demo(&config, |line| {
         eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64())
