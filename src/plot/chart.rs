@@ -274,7 +274,11 @@ fn tick_label(value: f64, span: f64) -> String {
         return format!("{}e{exponent}", trim_zeros(mantissa));
     }
     let decimals = (-(span / 10.0).log10()).ceil().clamp(0.0, 6.0) as usize;
-    trim_zeros(&format!("{value:.decimals$}")).to_string()
+    match trim_zeros(&format!("{value:.decimals$}")) {
+        // A tick at -1e-17 (floating-point tick arithmetic) is zero.
+        "-0" => "0".into(),
+        label => label.into(),
+    }
 }
 
 /// `"0.50"` → `"0.5"`, `"20.0"` → `"20"`; integers are left alone.
@@ -295,6 +299,7 @@ mod tests {
         assert_eq!(tick_label(20.0, 200.0), "20");
         assert_eq!(tick_label(0.0, 0.7), "0");
         assert_eq!(tick_label(0.1, 0.7), "0.1");
+        assert_eq!(tick_label(-1e-17, 0.4), "0");
         assert_eq!(tick_label(0.25, 0.7), "0.25");
         assert_eq!(tick_label(-1.5, 4.0), "-1.5");
         assert_eq!(tick_label(5e-6, 1e-5), "5e-6");
