@@ -52,6 +52,9 @@ fn quick_demo_runs_and_reports_what_it_measured() {
         "training_margins.png",
     ] {
         png_check::assert_is_a_drawn_plot(&out.join(figure));
-        assert!(report.contains(&format!("]({figure})")), "report.md embeds {figure}");
+        assert!(
+            report.contains(&format!("]({figure})")),
+            "report.md embeds {figure}"
+        );
     }
 }
