@@ -17,6 +17,7 @@
 //! 7. [`optim`] and [`train`]: AdamW, schedules, the straight-line training step, the outer loop and
 //!    complete checkpoints; [`config`] is the strict TOML run configuration.
 //! 8. [`generate`], [`eval`], [`judge`]: decoding with a KV cache, KL and latent diagnostics, judges.
+//! 9. [`plot`]: PNG charts of training curves and evaluation sweeps.
 //!
 //! [`demo`] holds the built-in benchmark's task, tokenizer and judge.
 #![warn(missing_docs)]
@@ -35,6 +36,7 @@ pub mod logps;
 pub mod losses;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod tokenize;
 pub mod train;
 

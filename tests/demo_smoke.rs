@@ -1,5 +1,8 @@
 //! `ganpo demo --quick` end to end, as CI's smoke test of the main job: it finishes, writes the
-//! report, and the report's numbers are the ones in results.json.
+//! report, and the report's numbers are the ones in results.json; its figures are drawn PNGs
+//! that the report embeds.
+
+mod png_check;
 
 use std::process::Command;
 
@@ -41,4 +44,17 @@ fn quick_demo_runs_and_reports_what_it_measured() {
     }
     assert!(String::from_utf8_lossy(&run.stdout).contains("| dpo+ganpo |"));
     assert!(out.join("sft/tokenizer.json").exists() && out.join("data/train.jsonl").exists());
+    for figure in [
+        "score_vs_temperature.png",
+        "structure_valid_vs_temperature.png",
+        "length_vs_temperature.png",
+        "training_loss.png",
+        "training_margins.png",
+    ] {
+        png_check::assert_is_a_drawn_plot(&out.join(figure));
+        assert!(
+            report.contains(&format!("]({figure})")),
+            "report.md embeds {figure}"
+        );
+    }
 }

@@ -4,6 +4,7 @@ mod demo;
 mod eval;
 mod generate;
 mod inspect;
+mod plot;
 mod render;
 mod train;
 
@@ -40,6 +41,8 @@ enum Command {
     /// Evaluate a policy against its reference: preference metrics, KL and judge scores per
     /// sampling temperature, latent MMD and a linear probe.
     Eval(eval::EvalArgs),
+    /// Plot a training run's curves (and an eval report's temperature sweep) as PNG files.
+    Plot(plot::PlotArgs),
 }
 
 /// Runs the parsed command.
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RenderExample(args) => render::run(args),
         Command::Train(args) => train::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Plot(args) => plot::run(args),
     }
 }

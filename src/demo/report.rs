@@ -1,10 +1,14 @@
-//! The demo's report: a comparison table (mean ± std over seeds), GANPO's cost as a ratio, and the
-//! raw results as JSON, written to `report.md` / `results.json` and printed.
+//! The demo's report: a comparison table (mean ± std over seeds), GANPO's cost as a ratio,
+//! figures (PNG, embedded in the Markdown) and the raw results as JSON, written to `report.md` /
+//! `results.json` and printed.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::arms::ARMS;
+use super::evaluate::TemperatureRow;
 use super::run::DemoResults;
+use crate::plot::{LineChart, MetricsHistory, Series};
 use crate::{Error, Result};
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {
@@ -106,7 +110,104 @@ pub fn summary_table(r: &DemoResults) -> String {
     t
 }
 
-/// Writes `report.md` and `results.json` into the demo's output directory.
+/// One quantity of the evaluation rows against temperature: the SFT baseline and each arm's mean
+/// over seeds.
+fn temperature_chart(
+    r: &DemoResults,
+    title: &str,
+    y_label: &str,
+    value: fn(&TemperatureRow) -> f64,
+) -> LineChart {
+    let temps = &r.config.temperatures;
+    let sft = temps.iter().zip(&r.sft).map(|(&t, row)| (t, value(row)));
+    let mut chart = LineChart::new(title, "sampling temperature", y_label)
+        .with_series(Series::new("sft (baseline)", sft.collect()));
+    for arm in &ARMS {
+        let points = temps.iter().enumerate().map(|(i, &t)| {
+            let xs: Vec<f64> = r
+                .arms
+                .iter()
+                .filter(|a| a.arm == arm.name)
+                .filter_map(|a| a.temperatures.get(i).map(value))
+                .collect();
+            (
+                t,
+                if xs.is_empty() {
+                    f64::NAN
+                } else {
+                    mean_std(&xs).0
+                },
+            )
+        });
+        chart = chart.with_series(Series::new(arm.name, points.collect()));
+    }
+    chart
+}
+
+/// Draws the report's figures into `dir`: returns each one's caption and file name.
+pub fn write_figures(r: &DemoResults, dir: &Path) -> Result<Vec<(String, &'static str)>> {
+    let mut charts = vec![
+        (
+            "score_vs_temperature.png",
+            temperature_chart(
+                r,
+                "Judge score vs temperature (mean over seeds)",
+                "mean score",
+                |x| x.score,
+            ),
+        ),
+        (
+            "structure_valid_vs_temperature.png",
+            temperature_chart(
+                r,
+                "Structure-valid responses vs temperature (mean over seeds)",
+                "fraction valid",
+                |x| x.structure_valid_rate,
+            ),
+        ),
+        (
+            "length_vs_temperature.png",
+            temperature_chart(
+                r,
+                "Mean response length vs temperature (mean over seeds)",
+                "tokens",
+                |x| x.mean_length,
+            ),
+        ),
+    ];
+    // Training curves of the first seed of each arm (the arms are stored seed by seed).
+    let mut histories = Vec::new();
+    for arm in &ARMS {
+        if let Some(run) = r.arms.iter().find(|a| a.arm == arm.name) {
+            let history = MetricsHistory::read(&run.run_dir.join("metrics.jsonl"))?;
+            histories.push((arm.name, history));
+        }
+    }
+    for (file, title, key) in [
+        ("training_loss.png", "Training loss (first seed)", "loss"),
+        (
+            "training_margins.png",
+            "Reward margin during training (first seed)",
+            "rewards/margins",
+        ),
+    ] {
+        let mut chart = LineChart::new(title, "step", key);
+        for (name, history) in &histories {
+            chart = chart.with_series(Series::new(*name, history.series(key)));
+        }
+        charts.push((file, chart));
+    }
+    let mut written = Vec::new();
+    for (file, chart) in charts {
+        chart.write_png(&dir.join(file))?;
+        written.push((chart.title, file));
+    }
+    Ok(written)
+}
+
+/// Writes `report.md` (with its figures) and `results.json` into the demo's output directory.
+/// Should a figure fail, both files are still written, the report says why, and the error is
+/// returned.
 pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
     let c = &r.config;
     let mut md = String::new();
@@ -138,6 +239,23 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
          and models: `arms/`; SFT model: `sft/`; pairs: `data/`.",
         r.seconds
     );
+    let figures = write_figures(r, dir);
+    let _ = writeln!(md, "\n## Figures\n");
+    match &figures {
+        Ok(figures) => {
+            let _ = writeln!(
+                md,
+                "DPO and SimPO losses and margins are on different scales: SimPO's reward is the \
+                 length-normalized log-probability times β = 2, DPO's the log-ratio to the SFT model times β = 0.1.\n"
+            );
+            for (caption, file) in figures {
+                let _ = writeln!(md, "![{caption}]({file})\n");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(md, "The figures could not be drawn: {e}");
+        }
+    }
     let write = |name: &str, text: String| {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| Error::io(format!("writing {}", p.display()), e))
@@ -146,5 +264,6 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
     write(
         "results.json",
         serde_json::to_string_pretty(r).map_err(|e| Error::Config(e.to_string()))?,
-    )
+    )?;
+    figures.map(|_| ())
 }

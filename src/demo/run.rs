@@ -96,6 +96,8 @@ pub struct ArmResult {
     pub train_seconds: f64,
     /// Peak resident memory during training (MiB).
     pub peak_rss_mib: Option<f64>,
+    /// The arm's `ganpo train` output directory (`metrics.jsonl`, `final/`).
+    pub run_dir: PathBuf,
 }
 
 /// Everything the demo measured.
@@ -265,6 +267,7 @@ pub fn run_demo(config: &DemoConfig, mut progress: impl FnMut(&str)) -> Result<D
                 eval: run.eval,
                 train_seconds: run.seconds,
                 peak_rss_mib: run.peak_rss_mib,
+                run_dir: arm_dir.join("run"),
             });
         }
     }
