@@ -18,7 +18,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0.0)]
     label_noise: f64,
     /// Peak learning rate of every arm (the same for all four, so any tuning applies to both arms
-    /// of each pair alike); default 1e-4.
+    /// of each pair alike); default 3e-4.
     #[arg(long)]
     learning_rate: Option<f64>,
     /// Output directory (report.md, results.json, models, data).

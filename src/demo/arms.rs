@@ -59,6 +59,8 @@ pub struct ArmBudget {
     pub learning_rate: f64,
     /// Seed of data order and discriminators.
     pub seed: u64,
+    /// Log (and draw training curves) every this many steps.
+    pub logging_steps: u64,
 }
 
 /// What training one arm produced.
@@ -95,7 +97,7 @@ pub fn arm_config(
         "[model]\npath = {sft:?}\n\n[data]\ntrain_file = {train:?}\neval_file = {eval:?}\nmax_length = 128\nmax_prompt_length = 64\n\n\
          [loss.objective]\n{objective}\n\n{ganpo}\n[training]\noutput_dir = {out:?}\noverwrite_output_dir = true\n\
          num_train_epochs = {epochs}\nper_device_train_batch_size = {batch}\nlearning_rate = {lr}\nlr_scheduler_type = \"cosine\"\n\
-         warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = 5\nsave_steps = 0\nsave_total_limit = 1\n",
+         warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = {logging}\nsave_steps = 0\nsave_total_limit = 1\n",
         sft = sft_dir.display().to_string(),
         train = train.display().to_string(),
         eval = eval.display().to_string(),
@@ -105,6 +107,7 @@ pub fn arm_config(
         batch = budget.batch_size,
         lr = budget.learning_rate,
         seed = budget.seed,
+        logging = budget.logging_steps,
     )
 }
 
@@ -116,8 +119,10 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Resets the peak-RSS counter (Linux ≥ 4.0), so each arm's peak is its own.
+/// Resets the peak-RSS counter (Linux ≥ 4.0), so each arm's peak is its own; free allocator
+/// memory is released first, else the previous arm's retained heap would count.
 pub fn reset_peak_rss() {
+    crate::cpu::release_free_memory();
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

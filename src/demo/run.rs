@@ -40,6 +40,8 @@ pub struct DemoConfig {
     pub epochs: usize,
     /// Peak learning rate of every arm.
     pub learning_rate: f64,
+    /// Training metrics are logged every this many steps.
+    pub logging_steps: u64,
     /// Held-out prompts for generation-based evaluation.
     pub eval_prompts: usize,
     /// Sampling temperatures evaluated (0 = greedy).
@@ -59,7 +61,8 @@ impl DemoConfig {
                 samples_per_prompt: 4,
                 label_noise: 0.0,
                 epochs: 1,
-                learning_rate: 1e-4,
+                learning_rate: 3e-4,
+                logging_steps: 1,
                 eval_prompts: 24,
                 temperatures: vec![0.0, 1.5],
             }
@@ -73,7 +76,8 @@ impl DemoConfig {
                 samples_per_prompt: 4,
                 label_noise: 0.0,
                 epochs: 2,
-                learning_rate: 1e-4,
+                learning_rate: 3e-4,
+                logging_steps: 4,
                 eval_prompts: 64,
                 temperatures: vec![0.0, 0.7, 1.0, 1.5, 2.0],
             }
@@ -226,6 +230,7 @@ pub fn run_demo(config: &DemoConfig, mut progress: impl FnMut(&str)) -> Result<D
                 batch_size: 8,
                 learning_rate: config.learning_rate,
                 seed,
+                logging_steps: config.logging_steps,
             };
             let text = arm_config(
                 arm,
