@@ -22,3 +22,13 @@ pub fn init_compute_threads() {
     // `broadcast` runs the closure once on every worker thread of the global pool.
     rayon::broadcast(|_| flush_denormals_on_this_thread());
 }
+
+/// Sets how many threads rayon and candle's CPU kernels use: both read `RAYON_NUM_THREADS` when
+/// their pools start, so this has no effect once they have.
+///
+/// # Safety
+/// It writes the process environment, so no other thread may exist yet (call it first in `main`).
+pub unsafe fn set_compute_threads(n: usize) {
+    // SAFETY: the caller guarantees that this process has no other thread.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+}

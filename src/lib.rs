@@ -18,9 +18,12 @@
 //!    complete checkpoints; [`config`] is the strict TOML run configuration.
 //! 8. [`generate`], [`eval`], [`judge`]: decoding with a KV cache, KL and latent diagnostics, judges.
 //!
-//! [`demo`] holds the built-in benchmark's task, tokenizer and judge.
+//! [`demo`] holds the built-in benchmark's task, tokenizer and judge; [`bench`] times the real
+//! training step (per phase, with achieved GFLOP/s and peak memory) on a given or randomly
+//! initialized model.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod cpu;
 pub mod data;
@@ -34,6 +37,7 @@ pub mod logps;
 pub mod losses;
 pub mod model;
 pub mod optim;
+pub mod sysinfo;
 pub mod tokenize;
 pub mod train;
 

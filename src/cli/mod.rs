@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
+mod bench;
 mod demo;
 mod eval;
 mod generate;
@@ -40,6 +41,19 @@ enum Command {
     /// Evaluate a policy against its reference: preference metrics, KL and judge scores per
     /// sampling temperature, latent MMD and a linear probe.
     Eval(eval::EvalArgs),
+    /// Time training steps of DPO and DPO + GANPO per phase, with achieved GFLOP/s against a
+    /// measured matmul peak and peak memory (default: SmolLM2-135M's shape, random weights).
+    Bench(bench::BenchArgs),
+}
+
+impl Cli {
+    /// The compute threads the command asks for, which must be set before any thread starts.
+    pub fn threads(&self) -> Option<usize> {
+        match &self.command {
+            Command::Bench(args) => args.threads,
+            _ => None,
+        }
+    }
 }
 
 /// Runs the parsed command.
@@ -51,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RenderExample(args) => render::run(args),
         Command::Train(args) => train::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 
 use crate::Result;
 use crate::logps::{SequenceLogps, sequence_logps};
-use crate::model::CausalLm;
+use crate::model::{CausalLm, ModelOutput};
 
 /// One model's outputs on a `[chosen; rejected]` batch of `2B` rows.
 #[derive(Debug, Clone)]
@@ -57,9 +57,20 @@ pub fn pair_forward(
     loss_mask: &Tensor,
     with_wpo: bool,
 ) -> Result<PairOutputs> {
+    let out = model.forward(input_ids, attention_mask)?;
+    pair_outputs(&out, input_ids, loss_mask, with_wpo)
+}
+
+/// The second half of [`pair_forward`]: sequence log-probs of a model's output on the batch,
+/// split into chosen and rejected halves.
+pub fn pair_outputs(
+    out: &ModelOutput,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+    with_wpo: bool,
+) -> Result<PairOutputs> {
     let rows = input_ids.dim(0)?;
     let b = rows / 2;
-    let out = model.forward(input_ids, attention_mask)?;
     let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
     let wpo_log_weights = if with_wpo {
         Some(crate::logps::wpo_log_weights(&out.logits, &seq)?)

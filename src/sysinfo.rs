@@ -1,0 +1,17 @@
+//! Facts about this process read from the operating system: peak resident memory (Linux
+//! `/proc`), used by the demo's report and by `ganpo bench`.
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB; `None` where the OS does not
+/// report it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the peak-RSS counter to the current resident size (Linux ≥ 4.0), so that the next
+/// [`peak_rss_mib`] covers only what runs after this call. A no-op elsewhere.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
