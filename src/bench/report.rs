@@ -45,6 +45,9 @@ pub struct ModeReport {
     pub gflops: f64,
     /// `gflops` over the measured matmul peak.
     pub fraction_of_peak: f64,
+    /// Resident memory just before this mode built its models (the runtime itself, and whatever
+    /// earlier modes left to the allocator), MiB.
+    pub rss_before_mib: Option<f64>,
     /// Peak resident memory while this mode ran (model build included), MiB.
     pub peak_rss_mib: Option<f64>,
     /// Loss of the last timed step (a sanity check that the step computed something).
@@ -151,6 +154,9 @@ impl BenchReport {
         });
         row("peak RSS MiB", &|r| {
             r.peak_rss_mib.map_or("-".into(), |v| format!("{v:.0}"))
+        });
+        row("RSS before MiB", &|r| {
+            r.rss_before_mib.map_or("-".into(), |v| format!("{v:.0}"))
         });
         row("loss", &|r| format!("{:.4}", r.loss));
         if let Some(o) = self.ganpo_overhead {

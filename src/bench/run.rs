@@ -16,7 +16,7 @@ use super::shape::BenchShape;
 use crate::config::train::TrainConfig;
 use crate::model::init::random_weights;
 use crate::model::{CausalLm, Trainability, Weights};
-use crate::sysinfo::{peak_rss_mib, reset_peak_rss};
+use crate::sysinfo::{peak_rss_mib, reset_peak_rss, rss_mib};
 use crate::tokenize::{SpecialTokens, Tokenizer};
 use crate::train::phases::PhaseTimes;
 use crate::train::trainer::{Trainer, needs_reference, parse_device};
@@ -208,6 +208,7 @@ fn run_mode(
     let config = bench.train_config(mode)?;
     let total = (bench.warmup + bench.steps) as u64;
     reset_peak_rss();
+    let rss_before_mib = rss_mib();
     let mut trainer = build_trainer(bench, config, total)?;
     let model = trainer.policy.config().clone();
     let batch = synthetic_batch(
@@ -267,6 +268,7 @@ fn run_mode(
         gflop_per_step: flops / 1e9,
         gflops: flops / 1e9 / step_s,
         fraction_of_peak: f64::NAN,
+        rss_before_mib,
         peak_rss_mib,
         loss,
     };
