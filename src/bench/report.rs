@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::matmul::MatmulTiming;
-use crate::train::phases::PhaseTimes;
+use crate::train::phases::{Phase, PhaseTimes};
 
 /// The benchmarked model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,13 +87,13 @@ pub struct BenchReport {
     pub ganpo_overhead: Option<f64>,
 }
 
-const PHASES: [(&str, fn(&PhaseTimes) -> f64); 6] = [
-    ("reference forward", |p| p.reference_forward),
-    ("policy forward", |p| p.policy_forward),
-    ("log-probs + loss", |p| p.logps_and_loss),
-    ("discriminator update", |p| p.discriminator_update),
-    ("backward", |p| p.backward),
-    ("optimizer (+ clip)", |p| p.optimizer),
+const PHASES: [(&str, Phase); 6] = [
+    ("reference forward", Phase::ReferenceForward),
+    ("policy forward", Phase::PolicyForward),
+    ("log-probs + loss", Phase::LogpsAndLoss),
+    ("discriminator update", Phase::DiscriminatorUpdate),
+    ("backward", Phase::Backward),
+    ("optimizer (+ clip)", Phase::Optimizer),
 ];
 
 impl BenchReport {
@@ -140,8 +140,8 @@ impl BenchReport {
             }
             out.push('\n');
         };
-        for (label, get) in PHASES {
-            row(label, &|r| format!("{:.4}", get(&r.phases_s)));
+        for (label, phase) in PHASES {
+            row(label, &|r| format!("{:.4}", r.phases_s.get(phase)));
         }
         row("other", &|r| format!("{:.4}", r.other_s));
         row("step (mean)", &|r| format!("{:.4}", r.step_s));
