@@ -52,3 +52,13 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Sets how many threads rayon and candle's CPU kernels use: both read `RAYON_NUM_THREADS` when
+/// their pools start, so this has no effect once they have.
+///
+/// # Safety
+/// It writes the process environment, so no other thread may exist yet (call it first in `main`).
+pub unsafe fn set_compute_threads(n: usize) {
+    // SAFETY: the caller guarantees that this process has no other thread.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+}

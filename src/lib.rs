@@ -19,9 +19,12 @@
 //! 8. [`generate`], [`eval`], [`judge`]: decoding with a KV cache, KL and latent diagnostics, judges.
 //! 9. [`plot`]: PNG charts of training curves and evaluation sweeps.
 //!
-//! [`demo`] holds the built-in benchmark's task, tokenizer and judge.
+//! [`demo`] holds the built-in benchmark's task, tokenizer and judge; [`bench`] times the real
+//! training step (per phase, with achieved GFLOP/s and peak memory) on a given or randomly
+//! initialized model.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod cpu;
 pub mod data;
@@ -37,6 +40,7 @@ pub mod losses;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod sysinfo;
 pub mod tokenize;
 pub mod train;
 

@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
+mod bench;
 mod demo;
 mod eval;
 mod generate;
@@ -43,6 +44,19 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Plot a training run's curves (and an eval report's temperature sweep) as PNG files.
     Plot(plot::PlotArgs),
+    /// Time training steps of DPO and DPO + GANPO per phase, with achieved GFLOP/s against a
+    /// measured matmul peak and peak memory (default: SmolLM2-135M's shape, random weights).
+    Bench(bench::BenchArgs),
+}
+
+impl Cli {
+    /// The compute threads the command asks for, which must be set before any thread starts.
+    pub fn threads(&self) -> Option<usize> {
+        match &self.command {
+            Command::Bench(args) => args.threads,
+            _ => None,
+        }
+    }
 }
 
 /// Runs the parsed command.
@@ -55,5 +69,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

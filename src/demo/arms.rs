@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::config::train::TrainConfig;
+use crate::sysinfo::{peak_rss_mib, reset_peak_rss};
 use crate::train::metrics::{Metrics, MetricsLog};
 use crate::train::run::{load_datasets, total_steps};
 use crate::train::trainer::Trainer;
@@ -109,21 +110,6 @@ pub fn arm_config(
         seed = budget.seed,
         logging = budget.logging_steps,
     )
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the peak-RSS counter (Linux ≥ 4.0), so each arm's peak is its own; free allocator
-/// memory is released first, else the previous arm's retained heap would count.
-pub fn reset_peak_rss() {
-    crate::cpu::release_free_memory();
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Trains one arm to completion and evaluates it on the held-out pairs.

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 
 use crate::Result;
 use crate::logps::{SequenceLogps, sequence_logps, sequence_logps_from_hidden};
-use crate::model::CausalLm;
+use crate::model::{CausalLm, ModelOutput};
 
 /// One model's outputs on a `[chosen; rejected]` batch of `2B` rows.
 #[derive(Debug, Clone)]
@@ -48,6 +48,32 @@ fn masked_mean_logit(per_position: &Tensor, mask: &Tensor) -> Result<f64> {
     Ok(if count > 0.0 { total / count } else { 0.0 })
 }
 
+/// What a model pass produced: the final hidden states (log-probs then come from the fused chunked
+/// LM head), or full logits when WPO needs every position's distribution.
+#[derive(Debug, Clone)]
+pub enum ModelPass {
+    /// Final hidden states `[2B, T, d]`.
+    Hidden(Tensor),
+    /// Full output, logits included.
+    Logits(ModelOutput),
+}
+
+impl ModelPass {
+    /// Runs `model` over the batch: the decoder only, or with the LM head when `with_wpo`.
+    pub fn run(
+        model: &CausalLm,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        with_wpo: bool,
+    ) -> Result<Self> {
+        Ok(if with_wpo {
+            ModelPass::Logits(model.forward(input_ids, attention_mask)?)
+        } else {
+            ModelPass::Hidden(model.forward_hidden(input_ids, attention_mask)?)
+        })
+    }
+}
+
 /// Runs `model` on the batch and splits the results. The graph is kept when the model is
 /// trainable; a frozen model builds none.
 pub fn pair_forward(
@@ -57,25 +83,37 @@ pub fn pair_forward(
     loss_mask: &Tensor,
     with_wpo: bool,
 ) -> Result<PairOutputs> {
+    let pass = ModelPass::run(model, input_ids, attention_mask, with_wpo)?;
+    pair_outputs(model, &pass, input_ids, loss_mask)
+}
+
+/// The second half of [`pair_forward`]: sequence log-probs of a model pass over the batch (and WPO
+/// weights when it holds logits), split into chosen and rejected halves.
+pub fn pair_outputs(
+    model: &CausalLm,
+    pass: &ModelPass,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<PairOutputs> {
     let rows = input_ids.dim(0)?;
     let b = rows / 2;
-    let (last_hidden, seq, per_position_logit, wpo_log_weights) = if with_wpo {
-        // WPO's weights need every position's full distribution: build the logits.
-        let out = model.forward(input_ids, attention_mask)?;
-        let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
-        let wpo = crate::logps::wpo_log_weights(&out.logits, &seq)?;
-        let mean = out.logits.detach().mean(2)?;
-        (out.last_hidden, seq, mean, Some(wpo))
-    } else {
-        let hidden = model.forward_hidden(input_ids, attention_mask)?;
-        let (seq, mean) = sequence_logps_from_hidden(
-            &hidden,
-            model.lm_head_weight(),
-            model.config().final_logit_softcapping,
-            input_ids,
-            loss_mask,
-        )?;
-        (hidden, seq, mean, None)
+    let (last_hidden, seq, per_position_logit, wpo_log_weights) = match pass {
+        ModelPass::Logits(out) => {
+            let seq = sequence_logps(&out.logits, input_ids, loss_mask)?;
+            let wpo = crate::logps::wpo_log_weights(&out.logits, &seq)?;
+            let mean = out.logits.detach().mean(2)?;
+            (out.last_hidden.clone(), seq, mean, Some(wpo))
+        }
+        ModelPass::Hidden(hidden) => {
+            let (seq, mean) = sequence_logps_from_hidden(
+                hidden,
+                model.lm_head_weight(),
+                model.config().final_logit_softcapping,
+                input_ids,
+                loss_mask,
+            )?;
+            (hidden.clone(), seq, mean, None)
+        }
     };
     let half = |t: &Tensor, i: usize| t.narrow(0, i * b, b);
     let chosen_mean_logit =

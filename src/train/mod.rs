@@ -1,5 +1,5 @@
 //! Training: the preference step, its forward half, gradient accumulation, checkpoint
-//! directories, data order and metrics.
+//! directories, data order, metrics and per-phase step timing.
 
 pub mod checkpoint;
 pub mod checkpoint_dir;
@@ -7,6 +7,7 @@ pub mod data_order;
 pub mod forward;
 pub mod grad_accum;
 pub mod metrics;
+pub mod phases;
 pub mod run;
 pub mod step;
 pub mod trainer;

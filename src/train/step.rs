@@ -18,10 +18,12 @@ use crate::config::train::Pooling;
 use crate::data::BatchTensors;
 use crate::ganpo::{DiscriminatorScores, Latents, discriminator_step, generator_losses};
 use crate::losses::{LossInputs, WpoLogWeights};
+use crate::model::CausalLm;
 use crate::optim::clip_grad_norm;
-use crate::train::forward::{PairOutputs, pair_forward};
+use crate::train::forward::{ModelPass, PairOutputs, pair_forward, pair_outputs};
 use crate::train::grad_accum::GradAccumulator;
 use crate::train::metrics::Metrics;
+use crate::train::phases::{Phase, PhaseClock};
 use crate::train::trainer::{GanpoParts, Trainer};
 use crate::{Error, Result};
 
@@ -116,6 +118,20 @@ impl LatentBatch {
     }
 }
 
+/// The policy's [`pair_forward`], with the model forward and the log-probs charged to their phases.
+fn policy_forward(
+    policy: &CausalLm,
+    b: &BatchTensors,
+    with_wpo: bool,
+    clock: &mut PhaseClock,
+) -> Result<PairOutputs> {
+    let pass = ModelPass::run(policy, &b.input_ids, &b.attention_mask, with_wpo)?;
+    clock.lap(Phase::PolicyForward);
+    let out = pair_outputs(policy, &pass, &b.input_ids, &b.loss_mask)?;
+    clock.lap(Phase::LogpsAndLoss);
+    Ok(out)
+}
+
 fn ordering_accuracy(higher: &Tensor, lower: &Tensor) -> Result<f64> {
     mean(&higher.gt(lower)?.to_dtype(DType::F32)?)
 }
@@ -190,8 +206,21 @@ fn grad_norm(
 impl Trainer {
     /// Runs one optimizer step over `micro` (the micro-batches of one batch) and returns its metrics
     /// (TRL names plus GANPO's). `diagnostics` adds the adversarial/preference gradient-norm ratio,
-    /// at the cost of a second backward pass.
+    /// at the cost of a second backward pass. With [`Trainer::phase_times`] set, the step's
+    /// wall-clock time per phase is added to it.
     pub fn train_step(&mut self, micro: &[BatchTensors], diagnostics: bool) -> Result<Metrics> {
+        let mut times = self.phase_times.take();
+        let metrics = self.timed_step(micro, diagnostics, &mut PhaseClock::start(times.as_mut()));
+        self.phase_times = times;
+        metrics
+    }
+
+    fn timed_step(
+        &mut self,
+        micro: &[BatchTensors],
+        diagnostics: bool,
+        clock: &mut PhaseClock,
+    ) -> Result<Metrics> {
         let total_pairs: usize = micro
             .iter()
             .map(|b| b.input_ids.dim(0).unwrap_or(0) / 2)
@@ -214,19 +243,14 @@ impl Trainer {
                     .transpose()
             })
             .collect::<Result<_>>()?;
+        clock.lap(Phase::ReferenceForward);
 
         // 2. Discriminator update on the whole batch (ganpo's default).
         let mut policy_outs: Vec<Option<PairOutputs>> = (0..k).map(|_| None).collect();
         if let (Some(g), false) = (self.ganpo.as_mut(), authors) {
             let mut parts = Vec::with_capacity(k);
             for (i, b) in micro.iter().enumerate() {
-                let out = pair_forward(
-                    &self.policy,
-                    &b.input_ids,
-                    &b.attention_mask,
-                    &b.loss_mask,
-                    with_wpo,
-                )?;
+                let out = policy_forward(&self.policy, b, with_wpo, clock)?;
                 let reference = refs[i]
                     .as_ref()
                     .ok_or_else(|| Error::Training("GANPO needs the reference".into()))?;
@@ -244,6 +268,7 @@ impl Trainer {
                 let grads = disc_losses(g, &batch, 1.0, &mut m)?;
                 disc_apply(g, &grads, self.step)?;
             }
+            clock.lap(Phase::DiscriminatorUpdate);
         }
 
         // 3. Policy losses per micro-batch.
@@ -255,13 +280,7 @@ impl Trainer {
             let share = (b.input_ids.dim(0)? / 2) as f64 / total_pairs as f64;
             let out = match policy_outs[i].take() {
                 Some(out) => out,
-                None => pair_forward(
-                    &self.policy,
-                    &b.input_ids,
-                    &b.attention_mask,
-                    &b.loss_mask,
-                    with_wpo,
-                )?,
+                None => policy_forward(&self.policy, b, with_wpo, clock)?,
             };
             let reference = refs[i].as_ref();
             let mut inputs =
@@ -282,11 +301,13 @@ impl Trainer {
                     let mask = pooling_mask(b, g.settings.pooling)?;
                     if authors {
                         // The authors' per-micro-batch discriminator step, gated below.
+                        clock.lap(Phase::LogpsAndLoss);
                         let reference = reference
                             .ok_or_else(|| Error::Training("GANPO needs the reference".into()))?;
                         let batch = LatentBatch::new(&out, reference, &mask)?;
                         let grads = disc_losses(g, &batch, 1.0, &mut m)?;
                         g.pending.add(grads)?;
+                        clock.lap(Phase::DiscriminatorUpdate);
                     }
                     let half = mask.dim(0)? / 2;
                     let lg = generator_losses(
@@ -303,6 +324,7 @@ impl Trainer {
                     Some((lg * (g.settings.lambda * share))?)
                 }
             };
+            clock.lap(Phase::LogpsAndLoss);
             match (adv_loss, diagnostics) {
                 (Some(adv), true) => {
                     let g_po = po_loss.backward()?;
@@ -315,6 +337,7 @@ impl Trainer {
                 (Some(adv), false) => acc.add((po_loss + adv)?.backward()?)?,
                 (None, _) => acc.add(po_loss.backward()?)?,
             }
+            clock.lap(Phase::Backward);
         }
 
         // 4. Clip, check, step.
@@ -339,12 +362,14 @@ impl Trainer {
         }
         let lr = self.schedule.lr(self.step);
         self.optimizer.step(&grads, lr)?;
+        clock.lap(Phase::Optimizer);
         if let (Some(g), true) = (self.ganpo.as_mut(), authors) {
             let accumulation = self.config.training.gradient_accumulation_steps as u64;
             if (self.step + 1).is_multiple_of(accumulation) {
                 let pending = g.pending.take();
                 disc_apply(g, &pending, self.step)?;
             }
+            clock.lap(Phase::DiscriminatorUpdate);
         }
         self.step += 1;
 

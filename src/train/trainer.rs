@@ -13,6 +13,7 @@ use crate::optim::{AdamW, AdamWConfig, Schedule};
 use crate::tokenize::Tokenizer;
 use crate::train::data_order::DataCursor;
 use crate::train::grad_accum::GradAccumulator;
+use crate::train::phases::PhaseTimes;
 use crate::{Error, Result};
 
 /// The GANPO half of a run.
@@ -63,6 +64,14 @@ pub struct Trainer {
     pub cursor: DataCursor,
     /// The compute device.
     pub device: Device,
+    /// `Some`: each step adds its wall-clock time per phase here (`ganpo bench`); `None` (the
+    /// default): no clock is read.
+    pub phase_times: Option<PhaseTimes>,
+}
+
+/// Whether the run's loss or GANPO uses the frozen reference.
+pub fn needs_reference(config: &TrainConfig) -> Result<bool> {
+    Ok(config.loss.resolve()?.requires_reference() || config.ganpo.is_some())
 }
 
 /// Parses `cpu` / `cuda:N`.
@@ -112,8 +121,7 @@ impl Trainer {
         total_steps: u64,
         device: Device,
     ) -> Result<Self> {
-        let loss = config.loss.resolve()?;
-        let reference = if loss.requires_reference() || config.ganpo.is_some() {
+        let reference = if needs_reference(&config)? {
             let path = config
                 .model
                 .reference
@@ -123,6 +131,34 @@ impl Trainer {
         } else {
             None
         };
+        Self::assemble_with_reference(
+            config,
+            policy,
+            reference,
+            tokenizer,
+            generation_config,
+            total_steps,
+            device,
+        )
+    }
+
+    /// Builds a run around an already built policy and frozen reference (`None` when neither the
+    /// loss nor GANPO uses one); `ganpo bench` uses it for randomly initialized models.
+    pub fn assemble_with_reference(
+        config: TrainConfig,
+        policy: CausalLm,
+        reference: Option<CausalLm>,
+        tokenizer: Tokenizer,
+        generation_config: Option<serde_json::Value>,
+        total_steps: u64,
+        device: Device,
+    ) -> Result<Self> {
+        if reference.is_none() && needs_reference(&config)? {
+            return Err(Error::Config(
+                "this loss (or GANPO) needs a reference model, and none was given".into(),
+            ));
+        }
+        let loss = config.loss.resolve()?;
         let t = &config.training;
         let warmup = if t.warmup_steps > 0 {
             t.warmup_steps
@@ -188,6 +224,7 @@ impl Trainer {
             cursor: DataCursor::default(),
             device,
             config,
+            phase_times: None,
         })
     }
 
