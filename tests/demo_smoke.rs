@@ -35,11 +35,23 @@ fn quick_demo_runs_and_reports_what_it_measured() {
             line.contains(&format!("{:.3}", greedy["score"].as_f64().unwrap())),
             "{line}"
         );
-        assert!(
-            out.join("arms")
-                .join(format!("{}-seed0", name.replace('+', "_")))
-                .join("run/final/model.safetensors")
-                .exists()
+        let run_dir = out
+            .join("arms")
+            .join(format!("{}-seed0", name.replace('+', "_")))
+            .join("run");
+        assert!(run_dir.join("final/model.safetensors").exists());
+        // The held-out accuracy reported is the last one the arm's own metrics file logged.
+        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+        let logged = metrics
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["eval_rewards/accuracies"].as_f64())
+            .last()
+            .expect("an eval line in metrics.jsonl");
+        assert_eq!(
+            arm["eval"]["eval_rewards/accuracies"].as_f64(),
+            Some(logged),
+            "{name}"
         );
     }
     assert!(String::from_utf8_lossy(&run.stdout).contains("| dpo+ganpo |"));
