@@ -44,9 +44,9 @@ fn quick_demo_runs_and_reports_what_it_measured() {
         let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
         let logged = metrics
             .lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|v| v["eval_rewards/accuracies"].as_f64())
-            .last()
+            .find_map(|v| v["eval_rewards/accuracies"].as_f64())
             .expect("an eval line in metrics.jsonl");
         assert_eq!(
             arm["eval"]["eval_rewards/accuracies"].as_f64(),
