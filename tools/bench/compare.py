@@ -1,10 +1,13 @@
-"""Ratios of two bench reports with the same fields: `ganpo bench --output` and torch_step.py --output.
+"""Ratios of bench reports with the same fields: `ganpo bench --output` and torch_step.py --output.
 
-    python tools/bench/compare.py ganpo.json torch.json
+    python tools/bench/compare.py --ours ganpo-dpo.json ganpo-ganpo.json --theirs torch-dpo.json torch-ganpo.json
 
+Each side may be several reports of one tool (e.g. one process per loss): their modes are merged,
+the matmul peak is the best of them, and the GANPO overhead is recomputed from the merged modes.
 Ratios are ours / theirs: below 1 is faster (time) or smaller (memory); above 1 is more GFLOP/s.
 """
 
+import argparse
 import json
 import sys
 
@@ -15,13 +18,29 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def merge(paths):
+    reports = []
+    for path in paths:
+        with open(path) as f:
+            reports.append(json.load(f))
+    merged = dict(reports[0])
+    merged["modes"] = {k: v for r in reports for k, v in r["modes"].items()}
+    best = max(reports, key=lambda r: r["matmul_peak_gflops"])
+    merged["matmul_peak_gflops"], merged["matmul"] = best["matmul_peak_gflops"], best["matmul"]
+    for mode in merged["modes"].values():
+        mode["fraction_of_peak"] = mode["gflops"] / merged["matmul_peak_gflops"]
+    modes = merged["modes"]
+    merged["ganpo_overhead"] = (modes["ganpo"]["step_s"] / modes["dpo"]["step_s"]
+                                if {"dpo", "ganpo"} <= modes.keys() else None)
+    return merged
+
+
 def main():
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    with open(sys.argv[1]) as f:
-        ours = json.load(f)
-    with open(sys.argv[2]) as f:
-        theirs = json.load(f)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ours", nargs="+", required=True)
+    ap.add_argument("--theirs", nargs="+", required=True)
+    args = ap.parse_args()
+    ours, theirs = merge(args.ours), merge(args.theirs)
     for key in ["batch_pairs", "seq_len", "prompt_len", "threads", "dtype"]:
         if ours[key] != theirs[key]:
             print(f"warning: {key} differs: {ours[key]} vs {theirs[key]}", file=sys.stderr)
@@ -55,6 +74,9 @@ def main():
         print(f"  {'% of own matmul peak':<26}{100 * o['fraction_of_peak']:>9.1f}%{100 * t['fraction_of_peak']:>9.1f}%")
     if ours.get("ganpo_overhead") and theirs.get("ganpo_overhead"):
         print(f"\n{'GANPO overhead (step time)':<28}{ours['ganpo_overhead']:>9.3f}x{theirs['ganpo_overhead']:>9.3f}x")
+        o_min = ours["modes"]["ganpo"]["step_s_min"] / ours["modes"]["dpo"]["step_s_min"]
+        t_min = theirs["modes"]["ganpo"]["step_s_min"] / theirs["modes"]["dpo"]["step_s_min"]
+        print(f"{'GANPO overhead (min step)':<28}{o_min:>9.3f}x{t_min:>9.3f}x")
 
 
 if __name__ == "__main__":
