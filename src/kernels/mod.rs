@@ -9,6 +9,7 @@
 //! the CPU or for dtypes other than f32 (f64 gradient checks run through the composition), and each
 //! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
 
+mod adamw;
 mod gemm;
 mod glu;
 mod lm_head;
@@ -17,6 +18,7 @@ mod rope;
 mod softmax;
 pub(crate) mod storage;
 
+pub use adamw::{AdamWStep, adamw_step};
 pub use glu::{gated_activation, gated_activation_composed};
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};

@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var, backprop::GradStore};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, Result, kernels};
 
 /// AdamW hyper-parameters (TRL / transformers names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,7 +118,26 @@ impl AdamW {
                 continue;
             };
             let g = g.to_dtype(DType::F32)?;
-            let mut p = slot.var.as_tensor().detach().to_dtype(DType::F32)?;
+            let fused = kernels::AdamWStep {
+                beta1: c.adam_beta1,
+                beta2: c.adam_beta2,
+                eps: c.adam_epsilon,
+                lr,
+                bias1,
+                bias2_sqrt,
+                decay_factor: if slot.decay && c.weight_decay != 0.0 {
+                    1.0 - lr * c.weight_decay
+                } else {
+                    1.0
+                },
+            };
+            let p = slot.var.as_tensor();
+            if let Some((new, m, v)) = kernels::adamw_step(p, &slot.m, &slot.v, &g, fused)? {
+                (slot.m, slot.v) = (m, v);
+                slot.var.set(&new)?;
+                continue;
+            }
+            let mut p = p.detach().to_dtype(DType::F32)?;
             if slot.decay && c.weight_decay != 0.0 {
                 p = (&p * (1.0 - lr * c.weight_decay))?;
             }
