@@ -134,8 +134,9 @@ fn chunk_logits(
     Ok(())
 }
 
-/// `max + log Σ exp(x − max)`, the sum accumulated in f64 (a 49k-entry f32 sum drifts ~1e-4).
-fn row_logsumexp(row: &[f32]) -> f32 {
+/// `max + log Σ exp(x − max)` of one row, the sum accumulated in f64 (a sequential f32 sum over a
+/// 49k-entry vocabulary drifts ~1e-4). Shared with `logps`' fused label log-prob.
+pub(crate) fn row_logsumexp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
     (f64::from(max) + sum.ln()) as f32

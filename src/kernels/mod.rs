@@ -20,6 +20,7 @@ pub(crate) mod storage;
 
 pub use adamw::{AdamWStep, adamw_step};
 pub use glu::{gated_activation, gated_activation_composed};
+pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
