@@ -133,6 +133,21 @@ fn smollm2_shape_matches_the_published_model() {
 }
 
 #[test]
+fn smollm2_360m_shape_has_the_published_parameter_count() {
+    let config = BenchShape::Smollm2_360m.model_config().unwrap();
+    // HuggingFaceTB/SmolLM2-360M: 361,821,120 parameters (tied head counted once).
+    assert_eq!(config.num_parameters(), 361_821_120);
+    assert_eq!(
+        (config.num_attention_heads, config.num_key_value_heads),
+        (15, 5)
+    );
+    assert_eq!(
+        "smollm2-360m".parse::<BenchShape>().unwrap(),
+        BenchShape::Smollm2_360m
+    );
+}
+
+#[test]
 fn flop_count_follows_the_documented_convention() {
     let config = BenchShape::Smollm2_135m.model_config().unwrap();
     // Matmul weights: every parameter but the norms and the embedding, plus the tied LM head.

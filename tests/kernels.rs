@@ -274,3 +274,120 @@ fn lm_head_logps_reject_labels_outside_the_vocabulary() {
     // An inactive row's label is never read.
     assert!(kernels::lm_head_logps(&hidden, &weight, &[1, 5], &[true, false], None).is_ok());
 }
+
+#[test]
+fn sum_of_squares_matches_an_f64_sum_for_contiguous_and_strided_tensors() {
+    // Large enough to span several parallel chunks, with an uneven tail.
+    let t = tensor(&[3, 70_001], 11, 2.0);
+    let expected: f64 = values(3 * 70_001, 11, 2.0)
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum();
+    let got = kernels::sum_of_squares(&t).unwrap();
+    assert!(
+        (got - expected).abs() <= 1e-12 * expected,
+        "{got} vs {expected}"
+    );
+    // A transposed (non-contiguous) view and a narrowed one take the fallback path.
+    let tt = t.t().unwrap();
+    assert!(!tt.is_contiguous());
+    let got_t = kernels::sum_of_squares(&tt).unwrap();
+    assert!((got_t - expected).abs() <= 1e-12 * expected);
+    let row = t.narrow(0, 1, 1).unwrap();
+    let expected_row: f64 = values(3 * 70_001, 11, 2.0)[70_001..140_002]
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum();
+    let got_row = kernels::sum_of_squares(&row).unwrap();
+    assert!((got_row - expected_row).abs() <= 1e-12 * expected_row);
+}
+
+#[test]
+fn layer_norm_matches_composition() {
+    let x = tensor(&[3, 5, 67], 21, 3.0);
+    let w = tensor(&[67], 22, 1.0);
+    let b = tensor(&[67], 23, 0.5);
+    check(
+        "layer_norm",
+        &[x, w, b],
+        |t| kernels::layer_norm(&t[0], &t[1], &t[2], 1e-5).unwrap(),
+        |t| kernels::layer_norm_composed(&t[0], &t[1], &t[2], 1e-5).unwrap(),
+        5e-6,
+    );
+}
+
+#[test]
+fn gelu_erf_matches_composition() {
+    let x = tensor(&[7, 4099], 31, 6.0);
+    check(
+        "gelu_erf",
+        &[x],
+        |t| kernels::gelu_erf(&t[0]).unwrap(),
+        |t| kernels::gelu_erf_composed(&t[0]).unwrap(),
+        5e-6,
+    );
+}
+
+#[test]
+fn masked_scale_matches_composition_and_leaves_the_mask_without_gradient() {
+    let x = tensor(&[5, 999], 41, 3.0);
+    let mask = Tensor::from_vec(
+        values(5 * 999, 42, 1.0)
+            .iter()
+            .map(|&v| if v > -0.6 { 1f32 } else { 0.0 })
+            .collect::<Vec<_>>(),
+        (5, 999),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let m64 = mask.to_dtype(DType::F64).unwrap();
+    check(
+        "masked_scale",
+        std::slice::from_ref(&x),
+        |t| kernels::masked_scale(&t[0], &mask, 1.0 / 0.9).unwrap(),
+        |t| kernels::masked_scale_composed(&t[0], &m64, 1.0 / 0.9).unwrap(),
+        1e-6,
+    );
+    let mask_var = Var::from_tensor(&mask).unwrap();
+    let y = kernels::masked_scale(&x, mask_var.as_tensor(), 2.0).unwrap();
+    assert!(
+        !y.track_op(),
+        "an untracked input with a constant mask builds no graph"
+    );
+}
+
+#[test]
+fn frozen_linear_matches_composition_and_gives_no_weight_gradient() {
+    let x = tensor(&[3, 7, 37], 51, 2.0);
+    let w = tensor(&[29, 37], 52, 0.5);
+    let b = tensor(&[29], 53, 0.5);
+    let (w64, b64) = (
+        w.to_dtype(DType::F64).unwrap(),
+        b.to_dtype(DType::F64).unwrap(),
+    );
+    check(
+        "frozen_linear",
+        std::slice::from_ref(&x),
+        |t| kernels::frozen_linear(&t[0], &w, Some(&b)).unwrap(),
+        |t| kernels::frozen_linear_composed(&t[0], &w64, Some(&b64)).unwrap(),
+        2e-6,
+    );
+    check(
+        "frozen_linear without bias",
+        std::slice::from_ref(&x),
+        |t| kernels::frozen_linear(&t[0], &w, None).unwrap(),
+        |t| kernels::frozen_linear_composed(&t[0], &w64, None).unwrap(),
+        2e-6,
+    );
+    // Weights given as variables are still constants here.
+    let wv = Var::from_tensor(&w).unwrap();
+    let xv = Var::from_tensor(&x).unwrap();
+    let grads = kernels::frozen_linear(xv.as_tensor(), wv.as_tensor(), Some(&b))
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(grads.get(xv.as_tensor()).is_some());
+    assert!(grads.get(wv.as_tensor()).is_none());
+}

@@ -168,6 +168,36 @@ fn gradient_accumulation_equals_one_large_batch_with_ganpo() {
 }
 
 #[test]
+fn gradient_checkpointing_trains_exactly_like_the_plain_run_with_ganpo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = config(
+        &tmp.path().join("plain"),
+        &format!("max_steps = 3\n{GANPO}"),
+    );
+    let checkpointed = config(
+        &tmp.path().join("recompute"),
+        &format!("max_steps = 3\ngradient_checkpointing = true\n{GANPO}"),
+    );
+    assert!(checkpointed.training.gradient_checkpointing);
+    let (a, ta) = run(plain, None);
+    let (b, tb) = run(checkpointed, None);
+    assert!(tb.policy.gradient_checkpointing() && !ta.policy.gradient_checkpointing());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        for key in ["loss", "grad_norm", "adv/loss", "disc/loss_chosen"] {
+            let (x, y) = (x[key], y[key]);
+            assert!(
+                (x - y).abs() <= 1e-6 * x.abs().max(1e-3),
+                "step {}: {key} {x} vs {y}",
+                i + 1
+            );
+        }
+    }
+    for ((name, va), (_, vb)) in ta.policy.vars().iter().zip(tb.policy.vars()) {
+        common::assert_close(vb.as_tensor(), va.as_tensor(), 1e-6, name);
+    }
+}
+
+#[test]
 fn each_optimizer_updates_only_its_own_parameters() {
     let tmp = tempfile::tempdir().unwrap();
     // A discriminator learning rate of 0: whatever the policy step does, D⁺ and D⁻ must not move.

@@ -77,6 +77,9 @@ pub struct BenchReport {
     pub warmup: usize,
     /// Timed steps per mode.
     pub steps: usize,
+    /// The `--set key=value` training-config overrides the run used (e.g. gradient checkpointing).
+    #[serde(default)]
+    pub overrides: Vec<String>,
     /// Best f32 matmul GFLOP/s over [`matmul`](Self::matmul).
     pub matmul_peak_gflops: f64,
     /// Each timed product shape.
@@ -115,6 +118,9 @@ impl BenchReport {
             self.warmup,
             self.steps
         );
+        if !self.overrides.is_empty() {
+            let _ = writeln!(out, "overrides: {}", self.overrides.join(" "));
+        }
         let shapes: Vec<String> = self
             .matmul
             .iter()

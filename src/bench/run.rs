@@ -323,6 +323,7 @@ pub fn run_bench(bench: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<
         threads: candle_core::utils::get_num_threads(),
         warmup: bench.warmup,
         steps: bench.steps,
+        overrides: bench.overrides.clone(),
         matmul_peak_gflops: peak,
         matmul,
         modes,

@@ -18,6 +18,8 @@ pub enum BenchShape {
     /// `HuggingFaceTB/SmolLM2-135M-Instruct`: 30 layers, d 576, 9 query / 3 key-value heads,
     /// MLP 1536, vocabulary 49,152, tied embeddings (134.5 M parameters).
     Smollm2_135m,
+    /// SmolLM2-360M's shape: 32 layers, d 960, 15 query / 5 key-value heads, MLP 2560, tied.
+    Smollm2_360m,
 }
 
 impl FromStr for BenchShape {
@@ -27,8 +29,9 @@ impl FromStr for BenchShape {
         match s {
             "tiny" => Ok(BenchShape::Tiny),
             "smollm2-135m" => Ok(BenchShape::Smollm2_135m),
+            "smollm2-360m" => Ok(BenchShape::Smollm2_360m),
             other => Err(Error::Config(format!(
-                "unknown bench shape `{other}`; use `tiny` or `smollm2-135m`"
+                "unknown bench shape `{other}`; use `tiny`, `smollm2-135m` or `smollm2-360m`"
             ))),
         }
     }
@@ -40,6 +43,7 @@ impl BenchShape {
         match self {
             BenchShape::Tiny => "tiny",
             BenchShape::Smollm2_135m => "smollm2-135m",
+            BenchShape::Smollm2_360m => "smollm2-360m",
         }
     }
 
@@ -86,6 +90,27 @@ impl BenchShape {
                 "eos_token_id": 2,
                 "pad_token_id": 2
             }),
+            BenchShape::Smollm2_360m => json!({
+                "model_type": "llama",
+                "vocab_size": 49152,
+                "hidden_size": 960,
+                "intermediate_size": 2560,
+                "num_hidden_layers": 32,
+                "num_attention_heads": 15,
+                "num_key_value_heads": 5,
+                "head_dim": 64,
+                "hidden_act": "silu",
+                "attention_bias": false,
+                "mlp_bias": false,
+                "max_position_embeddings": 8192,
+                "rms_norm_eps": 1e-5,
+                "rope_theta": 100000.0,
+                "rope_scaling": null,
+                "tie_word_embeddings": true,
+                "bos_token_id": 1,
+                "eos_token_id": 2,
+                "pad_token_id": 2
+            }),
         }
     }
 
@@ -105,7 +130,7 @@ impl BenchShape {
                 dropout: 0.1,
                 max_positions: 512,
             },
-            BenchShape::Smollm2_135m => DiscriminatorConfig::default(),
+            BenchShape::Smollm2_135m | BenchShape::Smollm2_360m => DiscriminatorConfig::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ pub struct BenchArgs {
     /// A Hugging Face model directory or GGUF file (default: random weights of `--shape`).
     #[arg(long, conflicts_with = "shape")]
     model: Option<PathBuf>,
-    /// The randomly initialized model: `smollm2-135m` (SmolLM2-135M's shape) or `tiny`.
+    /// The randomly initialized model: `smollm2-135m` (SmolLM2-135M's shape, the default), `smollm2-360m` or `tiny`.
     #[arg(long, default_value = "smollm2-135m")]
     shape: String,
     /// Preference pairs per step (the batch has twice as many sequences).

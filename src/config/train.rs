@@ -167,6 +167,9 @@ pub struct TrainingSection {
     pub warmup_ratio: f64,
     /// Global gradient-norm clip (default 1.0; 0 disables).
     pub max_grad_norm: f64,
+    /// Recompute each policy decoder layer's activations during backward instead of keeping
+    /// them (default false): less peak memory for about one more forward pass of time.
+    pub gradient_checkpointing: bool,
     /// Seed of the data order.
     pub seed: u64,
     /// Shuffle the training data every epoch (default true).
@@ -198,6 +201,7 @@ impl Default for TrainingSection {
             warmup_steps: 0,
             warmup_ratio: 0.0,
             max_grad_norm: 1.0,
+            gradient_checkpointing: false,
             seed: 42,
             shuffle: true,
             logging_steps: 10,

@@ -150,7 +150,7 @@ pub fn train_sft(
         let loss =
             (seq.logps.sum_all()?.neg()? / seq.counts.sum_all()?.to_scalar::<f32>()? as f64)?;
         losses.push(loss.to_scalar::<f32>()? as f64);
-        let mut grads = loss.backward()?;
+        let mut grads = model.backward(&loss)?;
         clip_grad_norm(&mut grads, model.vars(), Some(1.0))?;
         optimizer.step(&grads, schedule.lr(step))?;
     }

@@ -5,15 +5,15 @@
 //! `x ← x + Dropout(W₂ Dropout(GELU(W₁ LayerNorm₂(x) + b₁)) + b₂)`,
 //!
 //! with dropout also on the attention probabilities, exact (erf) GELU and LayerNorm ε = 1e-5.
-//! LayerNorm and softmax are composed from differentiable candle primitives: candle's fused
-//! `layer_norm` / `softmax_last_dim` drop gradients.
+//! LayerNorm, the masked softmax and GELU are our fused kernels with their own backward
+//! ([`crate::kernels`]): candle's fused `layer_norm` / `softmax_last_dim` drop gradients.
 
-use candle_core::{D, Tensor, Var};
+use candle_core::{Tensor, Var};
 
 use super::gelu::gelu;
 use super::mode::Mode;
 use super::rng::DropoutRng;
-use crate::Result;
+use crate::{Result, kernels};
 
 /// torch's `layer_norm_eps` default.
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -101,8 +101,8 @@ impl EncoderLayer {
                 .contiguous()?)
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let probs = candle_nn::ops::softmax(&scores.broadcast_add(attn_bias)?, D::Minus1)?;
+        let bias = attn_bias.broadcast_as((b, 1, t, t))?;
+        let probs = kernels::masked_softmax(&q.matmul(&k.t()?)?, &bias, 1.0 / (hd as f64).sqrt())?;
         let probs = self.dropout(&probs, mode, rng)?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
         linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
@@ -117,23 +117,22 @@ impl EncoderLayer {
         let mask = Tensor::from_vec(mask, x.shape(), &candle_core::Device::Cpu)?
             .to_device(x.device())?
             .to_dtype(x.dtype())?;
-        Ok((x * mask)?.affine(1.0 / (1.0 - self.dropout), 0.0)?)
+        kernels::masked_scale(x, &mask, 1.0 / (1.0 - self.dropout))
     }
 }
 
-/// `x Wᵀ + b`.
+/// `x Wᵀ + b`; with frozen parameters ([`Mode::Frozen`]) the backward computes the input gradient
+/// only.
 fn linear(x: &Tensor, weight: &Var, bias: &Var, mode: Mode) -> Result<Tensor> {
+    if mode == Mode::Frozen {
+        return kernels::frozen_linear(x, weight.as_tensor(), Some(bias.as_tensor()));
+    }
     let layer = candle_nn::Linear::new(mode.param(weight), Some(mode.param(bias)));
     Ok(candle_core::Module::forward(&layer, x)?)
 }
 
-/// LayerNorm over the last dimension with biased variance, composed so that it has a backward.
+/// LayerNorm over the last dimension with biased variance (fused, with its own backward, for f32
+/// on the CPU; composed otherwise: candle's `ops::layer_norm` drops gradients).
 fn layer_norm(x: &Tensor, (weight, bias): &(Var, Var), mode: Mode) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centered = x.broadcast_sub(&mean)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centered.broadcast_div(&(var + LAYER_NORM_EPS)?.sqrt()?)?;
-    Ok(normed
-        .broadcast_mul(&mode.param(weight))?
-        .broadcast_add(&mode.param(bias))?)
+    kernels::layer_norm(x, &mode.param(weight), &mode.param(bias), LAYER_NORM_EPS)
 }

@@ -91,6 +91,9 @@ impl SpectralLinear {
         let weight = mode
             .param(&self.weight_orig)
             .broadcast_div(&self.sigma(mode)?)?;
+        if mode == Mode::Frozen {
+            return crate::kernels::frozen_linear(x, &weight, Some(self.bias.as_tensor()));
+        }
         let linear = candle_nn::Linear::new(weight, Some(mode.param(&self.bias)));
         Ok(candle_core::Module::forward(&linear, x)?)
     }

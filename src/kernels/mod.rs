@@ -1,6 +1,8 @@
 //! Fused CPU kernels with their own backward pass for the hot paths of a training step: RMSNorm,
 //! rotary embeddings, the scaled and masked attention softmax, the gated MLP activation, and the
-//! LM head fused with the label log-prob (chunked, so full logits are never kept).
+//! LM head fused with the label log-prob (chunked, so full logits are never kept); for the GANPO
+//! discriminators, LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen
+//! weights (input gradient only). Also AdamW's update and a gradient's sum of squares.
 //!
 //! Built from candle primitives, each of these is a chain of 4–10 element-wise ops, every one of
 //! which allocates a full-size output and keeps it for the backward pass. Here each is one
@@ -10,21 +12,31 @@
 //! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
 
 mod adamw;
+mod frozen_linear;
+mod gelu;
 mod gemm;
 mod glu;
+mod layer_norm;
 mod lm_head;
+mod masked_scale;
 mod rms_norm;
 mod rope;
 mod softmax;
 pub(crate) mod storage;
+mod sum_squares;
 
 pub use adamw::{AdamWStep, adamw_step};
+pub use frozen_linear::{frozen_linear, frozen_linear_composed};
+pub use gelu::{gelu_erf, gelu_erf_composed};
 pub use glu::{gated_activation, gated_activation_composed};
+pub use layer_norm::{layer_norm, layer_norm_composed};
 pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
+pub use masked_scale::{masked_scale, masked_scale_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
 pub use softmax::{masked_softmax, masked_softmax_composed};
+pub use sum_squares::sum_of_squares;
 
 use candle_core::{DType, Tensor};
 

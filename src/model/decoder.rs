@@ -2,11 +2,13 @@
 //! head. One implementation covers Llama, Qwen2, Mistral, Gemma and Gemma-2; the differences are
 //! data in [`ModelConfig`].
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::attention::{Attention, AttentionMasks};
 use super::config::{Architecture, AttentionKind, ModelConfig};
 use super::layers::{Linear, Mlp, RmsNorm};
+use super::recompute::{RecomputedGrads, checkpointed_layer};
 use super::rotary::Rotary;
 use super::weights::{LoadedParams, Weights};
 use crate::{Error, Result};
@@ -108,7 +110,12 @@ impl DecoderLayer {
         self.input_layernorm.forward(x)
     }
 
-    fn forward(&self, x: &Tensor, rotary: &Rotary, masks: &AttentionMasks) -> Result<Tensor> {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        masks: &AttentionMasks,
+    ) -> Result<Tensor> {
         let attn = self
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, rotary, masks)?;
@@ -126,6 +133,8 @@ pub struct CausalLm {
     lm_head: Linear,
     rotary: Rotary,
     params: LoadedParams,
+    /// Set when gradient checkpointing is on: where recomputed layers put their parameter gradients.
+    recompute: Option<RecomputedGrads>,
     dtype: DType,
     device: Device,
 }
@@ -136,6 +145,7 @@ impl std::fmt::Debug for CausalLm {
             .field("architecture", &self.config.architecture)
             .field("layers", &self.layers.len())
             .field("trainable_tensors", &self.params.vars.len())
+            .field("gradient_checkpointing", &self.recompute.is_some())
             .finish()
     }
 }
@@ -179,6 +189,7 @@ impl CausalLm {
             lm_head,
             rotary,
             params,
+            recompute: None,
             dtype,
             device: device.clone(),
         })
@@ -297,9 +308,40 @@ impl CausalLm {
         let masks = AttentionMasks::new(&mask_rows, sliding, self.dtype, &self.device)?;
         let mut x = self.embed(input_ids)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary, &masks)?;
+            x = match &self.recompute {
+                Some(grads) => checkpointed_layer(layer, &x, &self.rotary, &masks, grads)?,
+                None => layer.forward(&x, &self.rotary, &masks)?,
+            };
         }
         Ok(x)
+    }
+
+    /// Turns activation recomputation per decoder layer on or off (a no-op for a frozen model,
+    /// which keeps no activations anyway). With it on, a forward keeps only each layer's input
+    /// and output for backward and recomputes the rest during backward: less memory for about
+    /// one more forward pass of time. Gradients must then come from [`CausalLm::backward`].
+    pub fn set_gradient_checkpointing(&mut self, on: bool) {
+        self.recompute = (on && !self.params.vars.is_empty()).then(RecomputedGrads::default);
+    }
+
+    /// Whether activation recomputation is on.
+    pub fn gradient_checkpointing(&self) -> bool {
+        self.recompute.is_some()
+    }
+
+    /// `loss.backward()`, plus the parameter gradients of layers recomputed under gradient
+    /// checkpointing (which the plain backward pass does not return). Use this for every loss
+    /// that depends on this model's forward.
+    pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
+        let Some(recomputed) = &self.recompute else {
+            return Ok(loss.backward()?);
+        };
+        recomputed.take()?; // Drop anything left by a backward pass that did not come through here.
+        let mut grads = loss.backward()?;
+        if let Some(layers) = recomputed.take()? {
+            grads.extend(layers)?;
+        }
+        Ok(grads)
     }
 
     /// The LM head's `[vocab, hidden]` weight (the embedding when tied).

@@ -3,6 +3,7 @@
 use candle_core::{Var, backprop::GradStore};
 
 use crate::Result;
+use crate::kernels::sum_of_squares;
 
 /// Computes the global L2 norm of the gradients of `vars` and, when `max_norm` is given and the norm
 /// exceeds it, scales every gradient by `max_norm / (norm + 1e-6)` in place. Returns the norm
@@ -15,11 +16,7 @@ pub fn clip_grad_norm(
     let mut total = 0f64;
     for (_, var) in vars {
         if let Some(g) = grads.get(var.as_tensor()) {
-            total += g
-                .to_dtype(candle_core::DType::F64)?
-                .sqr()?
-                .sum_all()?
-                .to_scalar::<f64>()?;
+            total += sum_of_squares(g)?;
         }
     }
     let norm = total.sqrt();

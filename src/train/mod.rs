@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod checkpoint_dir;
 pub mod data_order;
+pub(crate) mod disc_update;
 pub mod forward;
 pub mod grad_accum;
 pub mod metrics;

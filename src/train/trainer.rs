@@ -146,7 +146,7 @@ impl Trainer {
     /// loss nor GANPO uses one); `ganpo bench` uses it for randomly initialized models.
     pub fn assemble_with_reference(
         config: TrainConfig,
-        policy: CausalLm,
+        mut policy: CausalLm,
         reference: Option<CausalLm>,
         tokenizer: Tokenizer,
         generation_config: Option<serde_json::Value>,
@@ -160,6 +160,7 @@ impl Trainer {
         }
         let loss = config.loss.resolve()?;
         let t = &config.training;
+        policy.set_gradient_checkpointing(t.gradient_checkpointing);
         let warmup = if t.warmup_steps > 0 {
             t.warmup_steps
         } else {

@@ -52,10 +52,14 @@ SHAPES = {
     "smollm2-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                          num_attention_heads=9, num_key_value_heads=3, head_dim=64, max_position_embeddings=8192,
                          rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True),
+    "smollm2-360m": dict(vocab_size=49152, hidden_size=960, intermediate_size=2560, num_hidden_layers=32,
+                         num_attention_heads=15, num_key_value_heads=5, head_dim=64, max_position_embeddings=8192,
+                         rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True),
 }
 DISCRIMINATORS = {
     "tiny": dict(width=32, depth=1, heads=4, dropout=0.1, max_positions=512),
     "smollm2-135m": dict(width=512, depth=2, heads=8, dropout=0.1, max_positions=2048),
+    "smollm2-360m": dict(width=512, depth=2, heads=8, dropout=0.1, max_positions=2048),
 }
 BETA, LAMBDA, LR, MAX_GRAD_NORM, MOMENTUM = 0.1, 1.0, 1e-6, 1.0, 0.9
 PHASES = ["reference_forward", "policy_forward", "logps_and_loss", "discriminator_update", "backward", "optimizer"]

@@ -1,0 +1,176 @@
+//! LayerNorm `y = x̂ ⊙ w + b` with `x̂ = (x − μ) · r`, `r = 1/√(σ² + ε)` and the biased variance
+//! σ² over the last dimension (torch's `nn.LayerNorm`).
+//!
+//! Backward, with `a = ∂L/∂y ⊙ w` per row of D: `∂L/∂x = r · (a − mean(a) − x̂ · mean(a ⊙ x̂))`,
+//! `∂L/∂w = Σ_rows ∂L/∂y ⊙ x̂`, `∂L/∂b = Σ_rows ∂L/∂y`.
+
+use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::storage::{contiguous_f32, rows_of};
+use super::{fused, rows_per_task};
+use crate::Result;
+
+/// LayerNorm of `x` (`[..., dim]`) with `weight` and `bias` (`[dim]`).
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused(&[x, weight, bias]) && weight.dims() == bias.dims() {
+        Ok(x.contiguous()?.apply_op3(
+            &weight.contiguous()?,
+            &bias.contiguous()?,
+            LayerNorm { eps },
+        )?)
+    } else {
+        layer_norm_composed(x, weight, bias, eps)
+    }
+}
+
+/// The same function composed from differentiable candle primitives (candle's fused
+/// `ops::layer_norm` drops gradients).
+pub fn layer_norm_composed(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centered.broadcast_div(&(var + eps)?.sqrt()?)?;
+    Ok(normed.broadcast_mul(weight)?.broadcast_add(bias)?)
+}
+
+/// `(μ, r)` of one row, two-pass in f32.
+fn moments(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+struct LayerNorm {
+    eps: f64,
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "layer-norm input")?;
+        let w = contiguous_f32(s2, l2, "layer-norm weight")?;
+        let b = contiguous_f32(s3, l3, "layer-norm bias")?;
+        let dim = w.len();
+        let rows = rows_of(l1, dim, "layer-norm")?;
+        let eps = self.eps as f32;
+        let mut out = vec![0f32; x.len()];
+        let chunk = rows_per_task(rows, dim) * dim;
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .for_each(|(o, x)| {
+                for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+                    let (mean, r) = moments(x, eps);
+                    for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
+                        *o = (x - mean) * r * w + b;
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let n = x.elem_count();
+        let dim = w.elem_count();
+        let op = LayerNormGrad { eps: self.eps };
+        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = packed.narrow(0, n, dim)?.reshape(w.shape())?;
+        let db = packed.narrow(0, n + dim, dim)?.reshape(b.shape())?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// Backward of [`LayerNorm`]: `∂L/∂x` (flattened), `∂L/∂w` and `∂L/∂b`, packed in one buffer.
+struct LayerNormGrad {
+    eps: f64,
+}
+
+impl CustomOp3 for LayerNormGrad {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "layer-norm input")?;
+        let w = contiguous_f32(s2, l2, "layer-norm weight")?;
+        let g = contiguous_f32(s3, l3, "layer-norm gradient")?;
+        let dim = w.len();
+        let rows = rows_of(l1, dim, "layer-norm")?;
+        if g.len() != x.len() {
+            candle_core::bail!(
+                "layer-norm gradient has {} elements, input {}",
+                g.len(),
+                x.len()
+            );
+        }
+        let eps = self.eps as f32;
+        let mut out = vec![0f32; x.len() + 2 * dim];
+        let (dx, dwb) = out.split_at_mut(x.len());
+        let chunk = rows_per_task(rows, dim) * dim;
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
+            .map(|(dx, (x, g))| {
+                // ∂L/∂w then ∂L/∂b of this task's rows.
+                let mut dwb = vec![0f32; 2 * dim];
+                let mut xhat = vec![0f32; dim];
+                for ((dx, x), g) in dx
+                    .chunks_exact_mut(dim)
+                    .zip(x.chunks_exact(dim))
+                    .zip(g.chunks_exact(dim))
+                {
+                    let (mean, r) = moments(x, eps);
+                    let (mut sum_a, mut sum_ax) = (0f32, 0f32);
+                    for (((h, &x), &g), &w) in xhat.iter_mut().zip(x).zip(g).zip(w) {
+                        *h = (x - mean) * r;
+                        let a = g * w;
+                        sum_a += a;
+                        sum_ax += a * *h;
+                    }
+                    let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
+                    let (dw, db) = dwb.split_at_mut(dim);
+                    for i in 0..dim {
+                        dx[i] = r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax);
+                        dw[i] += g[i] * xhat[i];
+                        db[i] += g[i];
+                    }
+                }
+                dwb
+            })
+            .collect();
+        for p in partials {
+            for (d, v) in dwb.iter_mut().zip(p) {
+                *d += v;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * dim)))
+    }
+}

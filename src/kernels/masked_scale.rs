@@ -1,0 +1,84 @@
+//! `x ⊙ m · s` for a constant mask `m` (inverted dropout: `m` ∈ {0, 1}, `s = 1/(1 − p)`), one pass
+//! forward and one pass backward, with a gradient for `x` only.
+//!
+//! Composed, this is a `mul` and an `affine`; candle's backward of `mul` also computes and
+//! accumulates a gradient for the constant mask (two more full-size passes and a zero fill),
+//! which nothing reads.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::fused;
+use super::storage::contiguous_f32;
+use crate::Result;
+
+/// Elements per rayon task.
+const CHUNK: usize = 1 << 14;
+
+/// `x ⊙ mask · scale`, differentiable in `x`; `mask` (same shape) is treated as a constant.
+pub fn masked_scale(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused(&[x, mask]) && x.dims() == mask.dims() {
+        Ok(x.contiguous()?
+            .apply_op2(&mask.detach().contiguous()?, MaskedScale { scale })?)
+    } else {
+        masked_scale_composed(x, mask, scale)
+    }
+}
+
+/// The same function from differentiable candle primitives.
+pub fn masked_scale_composed(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    Ok((x * mask.detach())?.affine(scale, 0.0)?)
+}
+
+/// `a ⊙ m · s` over contiguous f32 buffers.
+fn apply(a: &[f32], m: &[f32], s: f32) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(m.par_chunks(CHUNK)))
+        .for_each(|(o, (a, m))| {
+            for ((o, &a), &m) in o.iter_mut().zip(a).zip(m) {
+                *o = a * m * s;
+            }
+        });
+    out
+}
+
+struct MaskedScale {
+    scale: f64,
+}
+
+impl CustomOp2 for MaskedScale {
+    fn name(&self) -> &'static str {
+        "fused-masked-scale"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "masked-scale input")?;
+        let m = contiguous_f32(s2, l2, "masked-scale mask")?;
+        if x.len() != m.len() {
+            candle_core::bail!("masked-scale: {:?} vs mask {:?}", l1.shape(), l2.shape());
+        }
+        let out = apply(x, m, self.scale as f32);
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        mask: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        // The backward is the same map applied to the incoming gradient.
+        let dx = grad
+            .contiguous()?
+            .apply_op2_no_bwd(mask, &MaskedScale { scale: self.scale })?;
+        Ok((Some(dx), None))
+    }
+}
