@@ -127,8 +127,7 @@ fn linear(x: &Tensor, weight: &Var, bias: &Var, mode: Mode) -> Result<Tensor> {
     if mode == Mode::Frozen {
         return kernels::frozen_linear(x, weight.as_tensor(), Some(bias.as_tensor()));
     }
-    let layer = candle_nn::Linear::new(mode.param(weight), Some(mode.param(bias)));
-    Ok(candle_core::Module::forward(&layer, x)?)
+    kernels::linear(x, &mode.param(weight), Some(&mode.param(bias)))
 }
 
 /// LayerNorm over the last dimension with biased variance (fused, with its own backward, for f32

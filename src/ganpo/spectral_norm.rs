@@ -94,8 +94,7 @@ impl SpectralLinear {
         if mode == Mode::Frozen {
             return crate::kernels::frozen_linear(x, &weight, Some(self.bias.as_tensor()));
         }
-        let linear = candle_nn::Linear::new(weight, Some(mode.param(&self.bias)));
-        Ok(candle_core::Module::forward(&linear, x)?)
+        crate::kernels::linear(x, &weight, Some(&mode.param(&self.bias)))
     }
 }
 

@@ -36,8 +36,7 @@ pub fn frozen_linear_composed(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
-    let layer = candle_nn::Linear::new(weight.detach(), bias.map(Tensor::detach));
-    Ok(candle_core::Module::forward(&layer, x)?)
+    super::linear(x, &weight.detach(), bias.map(Tensor::detach).as_ref())
 }
 
 struct FrozenLinear {

@@ -4,7 +4,7 @@
 //! ([`crate::kernels`]); candle's fused `ops::rms_norm` and `RmsNorm::forward` silently drop
 //! gradients (see `docs/design.md`).
 
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 
 use super::config::Activation;
 use super::weights::Weights;
@@ -48,9 +48,9 @@ impl Linear {
         self.inner.weight()
     }
 
-    /// Applies the projection to `[..., in_dim]`.
+    /// Applies the projection to `[..., in_dim]` as one 2-D product ([`kernels::linear`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.inner.forward(x)?)
+        kernels::linear(x, self.inner.weight(), self.inner.bias())
     }
 }
 
