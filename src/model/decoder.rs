@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::attention::{Attention, AttentionMasks};
 use super::config::{Architecture, AttentionKind, ModelConfig};
 use super::layers::{Linear, Mlp, RmsNorm};
-use super::recompute::{RecomputedGrads, checkpointed_layer};
+use super::recompute::{RecomputedGrads, checkpointed_layer, detach_all};
 use super::rotary::Rotary;
 use super::weights::{LoadedParams, Weights};
 use crate::{Error, Result};
@@ -329,15 +329,16 @@ impl CausalLm {
         self.recompute.is_some()
     }
 
-    /// `loss.backward()`, plus the parameter gradients of layers recomputed under gradient
-    /// checkpointing (which the plain backward pass does not return). Use this for every loss
-    /// that depends on this model's forward.
+    /// `loss.backward()` with every gradient detached (so the forward activations are freed as
+    /// soon as the graph is dropped, not when the gradients are), plus the parameter gradients of
+    /// layers recomputed under gradient checkpointing (which the plain backward pass does not
+    /// return). Use this for every loss that depends on this model's forward.
     pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
         let Some(recomputed) = &self.recompute else {
-            return Ok(loss.backward()?);
+            return Ok(detach_all(loss.backward()?));
         };
         recomputed.take()?; // Drop anything left by a backward pass that did not come through here.
-        let mut grads = loss.backward()?;
+        let mut grads = detach_all(loss.backward()?);
         if let Some(layers) = recomputed.take()? {
             grads.extend(layers)?;
         }

@@ -52,6 +52,21 @@ impl RecomputedGrads {
     }
 }
 
+/// `grads` with every gradient detached from the graph that computed it.
+///
+/// candle stores a parameter's gradient as the result of tracked ops on the forward activations
+/// (`xᵀ · ∂L/∂y` keeps `x`), so as long as a [`GradStore`] lives, so do the activations behind
+/// it. Detaching lets them go as soon as the backward pass returns.
+pub fn detach_all(mut grads: GradStore) -> GradStore {
+    let ids: Vec<_> = grads.get_ids().copied().collect();
+    for id in ids {
+        if let Some(g) = grads.get_id(id).map(Tensor::detach) {
+            grads.insert_id(id, g);
+        }
+    }
+    grads
+}
+
 /// `layer(x)` with its activations recomputed during backward instead of kept (see the module
 /// docs). `grads` receives the layer's parameter gradients when the backward pass reaches it.
 pub(crate) fn checkpointed_layer(
@@ -143,8 +158,9 @@ impl CustomOp2 for Recompute {
             .forward(input.as_tensor(), &self.rotary, &self.masks)
             .map_err(|e| candle_core::Error::Msg(format!("recomputing a decoder layer: {e}")))?;
         let mut grads = (out * grad_out.detach())?.sum_all()?.backward()?;
-        let grad_x = grads.remove(input.as_tensor());
-        self.grads.add(grads)?;
+        let grad_x = grads.remove(input.as_tensor()).map(|g| g.detach());
+        // Detached, the gradients no longer hold the recomputed activations alive.
+        self.grads.add(detach_all(grads))?;
         Ok((grad_x, None))
     }
 }
