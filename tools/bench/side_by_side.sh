@@ -9,7 +9,7 @@
 # --warmup, --threads, --seed). Environment: PYTHON (default /work/pyenv/venv/bin/python, with torch
 # and transformers), OUT (report directory, default bench-out), CARGO_TARGET_DIR (as cargo), QUIET
 # (default 1: each run waits for a quiet machine and is repeated if other work shared it, see
-# tools/bench/when_quiet.py; 0: run at once).
+# tools/bench/when_quiet.py; 0: run at once). Python packages: tools/bench/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-/work/pyenv/venv/bin/python}"
