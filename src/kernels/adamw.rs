@@ -1,9 +1,13 @@
-//! AdamW's element-wise update in two passes instead of a dozen allocating tensor ops:
-//! `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²` (one op, both moments packed in one buffer), then
-//! `p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)` (a second op). Same arithmetic, in the
-//! same order, as the composition in `optim::adamw`, which it is tested against.
+//! AdamW's element-wise update in place, in three passes over memory that is already there instead
+//! of a dozen allocating tensor ops: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, then
+//! `p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)`. Same arithmetic, in the same order, as
+//! the composition in `optim::adamw`, which it is tested against.
+//!
+//! Writing into the parameter and moment buffers (candle's in-place ops) allocates nothing: a
+//! version that returned new tensors page-faulted three parameter-sized buffers in every step and
+//! copied the parameter back with `Var::set`.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 use rayon::prelude::*;
 
 use super::fused;
@@ -31,108 +35,133 @@ pub struct AdamWStep {
     pub decay_factor: f64,
 }
 
-/// One fused AdamW step on f32 CPU tensors: returns `(p', m', v')`, or `None` when the fused path
-/// does not apply (other dtypes or devices), leaving the caller to compose it.
+/// One AdamW step on f32 CPU tensors, writing `p`, `m` and `v` in place. Returns `false` (and
+/// changes nothing) when the in-place path does not apply: other dtypes or devices, shapes that
+/// differ, or non-contiguous tensors. `p`, `m`, `v` and `g` must not share storage (candle's
+/// in-place ops refuse aliased operands).
 pub fn adamw_step(
     p: &Tensor,
     m: &Tensor,
     v: &Tensor,
     g: &Tensor,
     step: AdamWStep,
-) -> crate::Result<Option<(Tensor, Tensor, Tensor)>> {
-    if !fused(&[p, m, v, g]) || p.dims() != g.dims() || m.dims() != g.dims() || v.dims() != g.dims()
+) -> crate::Result<bool> {
+    let all = [p, m, v, g];
+    if !fused(&all)
+        || all
+            .iter()
+            .any(|t| t.dims() != g.dims() || !t.is_contiguous())
+        || m.is_variable()
+        || v.is_variable()
     {
-        return Ok(None);
+        return Ok(false);
     }
-    let n = g.elem_count();
-    let moments =
-        m.contiguous()?
-            .apply_op3_no_bwd(&v.contiguous()?, &g.contiguous()?, &Moments(step))?;
-    let m_new = moments.narrow(0, 0, n)?.reshape(g.shape())?;
-    let v_new = moments.narrow(0, n, n)?.reshape(g.shape())?;
-    let p_new = p
-        .detach()
-        .contiguous()?
-        .apply_op3_no_bwd(&m_new, &v_new, &Update(step))?;
-    Ok(Some((p_new, m_new, v_new)))
+    m.inplace_op2(
+        g,
+        &Moment {
+            decay: step.beta1,
+            squared: false,
+        },
+    )?;
+    v.inplace_op2(
+        g,
+        &Moment {
+            decay: step.beta2,
+            squared: true,
+        },
+    )?;
+    p.inplace_op3(m, v, &Update(step))?;
+    Ok(true)
 }
 
-struct Moments(AdamWStep);
+/// `x ← β x + (1 − β) g` (or `g²`).
+struct Moment {
+    decay: f64,
+    squared: bool,
+}
 
-impl CustomOp3 for Moments {
+fn contiguous_f32_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("{what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&mut data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+impl InplaceOp2 for Moment {
     fn name(&self) -> &'static str {
-        "fused-adamw-moments"
+        "adamw-moment-in-place"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let m = contiguous_f32(s1, l1, "first moment")?;
-        let v = contiguous_f32(s2, l2, "second moment")?;
-        let g = contiguous_f32(s3, l3, "gradient")?;
-        let n = g.len();
-        let (b1, b2) = (self.0.beta1 as f32, self.0.beta2 as f32);
-        let (c1, c2) = ((1.0 - self.0.beta1) as f32, (1.0 - self.0.beta2) as f32);
-        let mut out = vec![0f32; 2 * n];
-        let (mo, vo) = out.split_at_mut(n);
-        mo.par_chunks_mut(CHUNK)
-            .zip(vo.par_chunks_mut(CHUNK))
-            .zip(
-                m.par_chunks(CHUNK)
-                    .zip(v.par_chunks(CHUNK))
-                    .zip(g.par_chunks(CHUNK)),
-            )
-            .for_each(|((mo, vo), ((m, v), g))| {
-                for i in 0..g.len() {
-                    mo[i] = m[i] * b1 + g[i] * c1;
-                    vo[i] = v[i] * b2 + g[i] * g[i] * c2;
+    ) -> candle_core::Result<()> {
+        let x = contiguous_f32_mut(s1, l1, "moment")?;
+        let g = contiguous_f32(s2, l2, "gradient")?;
+        if x.len() != g.len() {
+            candle_core::bail!(
+                "adamw: moment {:?} vs gradient {:?}",
+                l1.shape(),
+                l2.shape()
+            );
+        }
+        let (b, c) = (self.decay as f32, (1.0 - self.decay) as f32);
+        let squared = self.squared;
+        x.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(x, g)| {
+                for (x, &g) in x.iter_mut().zip(g) {
+                    let g = if squared { g * g } else { g };
+                    *x = *x * b + g * c;
                 }
             });
-        Ok((CpuStorage::F32(out), Shape::from(2 * n)))
+        Ok(())
     }
 }
 
 struct Update(AdamWStep);
 
-impl CustomOp3 for Update {
+impl InplaceOp3 for Update {
     fn name(&self) -> &'static str {
-        "fused-adamw-update"
+        "adamw-update-in-place"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
         s3: &CpuStorage,
         l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = contiguous_f32(s1, l1, "parameter")?;
+    ) -> candle_core::Result<()> {
+        let p = contiguous_f32_mut(s1, l1, "parameter")?;
         let m = contiguous_f32(s2, l2, "first moment")?;
         let v = contiguous_f32(s3, l3, "second moment")?;
+        if m.len() != p.len() || v.len() != p.len() {
+            candle_core::bail!("adamw: parameter {:?} vs moments", l1.shape());
+        }
         let s = self.0;
         let (decay, bias2, eps) = (s.decay_factor as f32, s.bias2_sqrt as f32, s.eps as f32);
         let step_size = (s.lr / s.bias1) as f32;
-        let mut out = vec![0f32; p.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(
-                p.par_chunks(CHUNK)
-                    .zip(m.par_chunks(CHUNK))
-                    .zip(v.par_chunks(CHUNK)),
-            )
-            .for_each(|(o, ((p, m), v))| {
-                for i in 0..p.len() {
-                    let denom = v[i].sqrt() / bias2 + eps;
-                    o[i] = p[i] * decay - (m[i] / denom) * step_size;
+        p.par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(p, (m, v))| {
+                for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+                    let denom = v.sqrt() / bias2 + eps;
+                    *p = *p * decay - (m / denom) * step_size;
                 }
             });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok(())
     }
 }

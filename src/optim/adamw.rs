@@ -78,12 +78,13 @@ impl AdamW {
         let slots = vars
             .iter()
             .map(|(name, var)| {
-                let zeros = var.as_tensor().zeros_like()?.to_dtype(DType::F32)?;
+                // Two buffers: the moments are updated in place.
+                let zeros = || var.as_tensor().zeros_like()?.to_dtype(DType::F32);
                 Ok(Slot {
                     name: name.clone(),
                     var: var.clone(),
-                    m: zeros.clone(),
-                    v: zeros,
+                    m: zeros()?,
+                    v: zeros()?,
                     decay: !excluded_from_weight_decay(name),
                 })
             })
@@ -132,9 +133,7 @@ impl AdamW {
                 },
             };
             let p = slot.var.as_tensor();
-            if let Some((new, m, v)) = kernels::adamw_step(p, &slot.m, &slot.v, &g, fused)? {
-                (slot.m, slot.v) = (m, v);
-                slot.var.set(&new)?;
+            if kernels::adamw_step(p, &slot.m, &slot.v, &g, fused)? {
                 continue;
             }
             let mut p = p.detach().to_dtype(DType::F32)?;
@@ -194,7 +193,8 @@ impl AdamW {
                         slot.var.dims()
                     )));
                 }
-                *target = t.to_dtype(DType::F32)?.to_device(&device)?;
+                // A copy of its own: the moments are updated in place.
+                *target = t.to_dtype(DType::F32)?.to_device(&device)?.copy()?;
             }
         }
         self.step = step;
