@@ -69,48 +69,8 @@ impl BenchShape {
                 "eos_token_id": 2,
                 "pad_token_id": 2
             }),
-            BenchShape::Smollm2_135m => json!({
-                "model_type": "llama",
-                "vocab_size": 49152,
-                "hidden_size": 576,
-                "intermediate_size": 1536,
-                "num_hidden_layers": 30,
-                "num_attention_heads": 9,
-                "num_key_value_heads": 3,
-                "head_dim": 64,
-                "hidden_act": "silu",
-                "attention_bias": false,
-                "mlp_bias": false,
-                "max_position_embeddings": 8192,
-                "rms_norm_eps": 1e-5,
-                "rope_theta": 100000.0,
-                "rope_scaling": null,
-                "tie_word_embeddings": true,
-                "bos_token_id": 1,
-                "eos_token_id": 2,
-                "pad_token_id": 2
-            }),
-            BenchShape::Smollm2_360m => json!({
-                "model_type": "llama",
-                "vocab_size": 49152,
-                "hidden_size": 960,
-                "intermediate_size": 2560,
-                "num_hidden_layers": 32,
-                "num_attention_heads": 15,
-                "num_key_value_heads": 5,
-                "head_dim": 64,
-                "hidden_act": "silu",
-                "attention_bias": false,
-                "mlp_bias": false,
-                "max_position_embeddings": 8192,
-                "rms_norm_eps": 1e-5,
-                "rope_theta": 100000.0,
-                "rope_scaling": null,
-                "tie_word_embeddings": true,
-                "bos_token_id": 1,
-                "eos_token_id": 2,
-                "pad_token_id": 2
-            }),
+            BenchShape::Smollm2_135m => smollm2_json(576, 1536, 30, 9, 3),
+            BenchShape::Smollm2_360m => smollm2_json(960, 2560, 32, 15, 5),
         }
     }
 
@@ -133,4 +93,30 @@ impl BenchShape {
             BenchShape::Smollm2_135m | BenchShape::Smollm2_360m => DiscriminatorConfig::default(),
         }
     }
+}
+
+/// A SmolLM2 `config.json` (Llama architecture, tied embeddings, 49,152-token vocabulary, heads of
+/// 64) with the given width, MLP width, depth and query / key-value heads.
+fn smollm2_json(hidden: usize, mlp: usize, layers: usize, heads: usize, kv_heads: usize) -> Value {
+    json!({
+        "model_type": "llama",
+        "vocab_size": 49152,
+        "hidden_size": hidden,
+        "intermediate_size": mlp,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": 64,
+        "hidden_act": "silu",
+        "attention_bias": false,
+        "mlp_bias": false,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 100000.0,
+        "rope_scaling": null,
+        "tie_word_embeddings": true,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 2
+    })
 }
