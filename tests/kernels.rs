@@ -391,3 +391,20 @@ fn frozen_linear_matches_composition_and_gives_no_weight_gradient() {
     assert!(grads.get(xv.as_tensor()).is_some());
     assert!(grads.get(wv.as_tensor()).is_none());
 }
+
+#[test]
+fn linear_as_one_product_matches_candle_nn_linear() {
+    let x = tensor(&[3, 7, 37], 61, 2.0);
+    let w = tensor(&[29, 37], 62, 0.5);
+    let b = tensor(&[29], 63, 0.5);
+    check(
+        "linear",
+        &[x, w, b],
+        |t| kernels::linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+        |t| {
+            let layer = candle_nn::Linear::new(t[1].clone(), Some(t[2].clone()));
+            candle_core::Module::forward(&layer, &t[0]).unwrap()
+        },
+        2e-6,
+    );
+}
