@@ -6,5 +6,5 @@ mod clip;
 mod schedule;
 
 pub use adamw::{AdamW, AdamWConfig, excluded_from_weight_decay};
-pub use clip::clip_grad_norm;
+pub use clip::{clip_grad_norm, global_grad_norm};
 pub use schedule::{Schedule, ScheduleKind};

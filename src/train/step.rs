@@ -18,7 +18,7 @@ use crate::data::BatchTensors;
 use crate::ganpo::generator_losses;
 use crate::losses::{LossInputs, WpoLogWeights};
 use crate::model::CausalLm;
-use crate::optim::clip_grad_norm;
+use crate::optim::{clip_grad_norm, global_grad_norm};
 use crate::train::disc_update::{LatentBatch, disc_apply, disc_losses, pooling_mask};
 use crate::train::forward::{ModelPass, PairOutputs, pair_forward, pair_outputs};
 use crate::train::grad_accum::GradAccumulator;
@@ -51,19 +51,6 @@ fn policy_forward(
     let out = pair_outputs(policy, &pass, &b.input_ids, &b.loss_mask)?;
     clock.lap(Phase::LogpsAndLoss);
     Ok(out)
-}
-
-fn grad_norm(
-    grads: &candle_core::backprop::GradStore,
-    vars: &[(String, candle_core::Var)],
-) -> Result<f64> {
-    let mut total = 0.0;
-    for (_, v) in vars {
-        if let Some(g) = grads.get(v.as_tensor()) {
-            total += crate::kernels::sum_of_squares(g)?;
-        }
-    }
-    Ok(total.sqrt())
 }
 
 impl Trainer {
@@ -192,8 +179,8 @@ impl Trainer {
                 (Some(adv), true) => {
                     let g_po = self.policy.backward(&po_loss)?;
                     let g_adv = self.policy.backward(&adv)?;
-                    po_norm_sq += grad_norm(&g_po, &vars)?.powi(2);
-                    adv_norm_sq += grad_norm(&g_adv, &vars)?.powi(2);
+                    po_norm_sq += global_grad_norm(&g_po, &vars)?.powi(2);
+                    adv_norm_sq += global_grad_norm(&g_adv, &vars)?.powi(2);
                     acc.add(g_po)?;
                     acc.add(g_adv)?;
                 }
