@@ -5,14 +5,13 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::fused;
+use super::glu::act_and_slope;
 use super::storage::contiguous_f32;
 use crate::Result;
+use crate::model::Activation;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
-
-/// `1/√(2π)`, rounded to f32.
-const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// Exact GELU, element-wise.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
@@ -30,9 +29,11 @@ pub fn gelu_erf_composed(x: &Tensor) -> Result<Tensor> {
     Ok(((erf + 1.0)? * x)?.affine(0.5, 0.0)?)
 }
 
+/// `(gelu(x), gelu'(x))`: the gated activation's exact-GELU branch, so both kernels compute the
+/// same function.
 #[inline(always)]
-fn cdf(x: f32) -> f32 {
-    0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2))
+fn gelu_and_slope(x: f32) -> (f32, f32) {
+    act_and_slope(Activation::Gelu, x)
 }
 
 struct Gelu;
@@ -49,7 +50,7 @@ impl CustomOp1 for Gelu {
             .zip(x.par_chunks(CHUNK))
             .for_each(|(o, x)| {
                 for (o, &x) in o.iter_mut().zip(x) {
-                    *o = x * cdf(x);
+                    *o = gelu_and_slope(x).0;
                 }
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
@@ -85,7 +86,7 @@ impl CustomOp2 for GeluGrad {
             .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
             .for_each(|(o, (x, g))| {
                 for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                    *o = g * (cdf(x) + x * INV_SQRT_2PI * (-0.5 * x * x).exp());
+                    *o = g * gelu_and_slope(x).1;
                 }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))

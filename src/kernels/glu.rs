@@ -37,7 +37,7 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// `(act(x), act'(x))`.
 #[inline(always)]
-fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
+pub(super) fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
     match act {
         Activation::Silu => {
             let s = 1.0 / (1.0 + (-x).exp());
