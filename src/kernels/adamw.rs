@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 use rayon::prelude::*;
 
 use super::fused;
-use super::storage::contiguous_f32;
+use super::storage::{contiguous_f32, contiguous_f32_mut};
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 15;
@@ -51,8 +51,6 @@ pub fn adamw_step(
         || all
             .iter()
             .any(|t| t.dims() != g.dims() || !t.is_contiguous())
-        || m.is_variable()
-        || v.is_variable()
     {
         return Ok(false);
     }
@@ -78,20 +76,6 @@ pub fn adamw_step(
 struct Moment {
     decay: f64,
     squared: bool,
-}
-
-fn contiguous_f32_mut<'a>(
-    s: &'a mut CpuStorage,
-    l: &Layout,
-    what: &str,
-) -> candle_core::Result<&'a mut [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{what} must be f32")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&mut data[a..b]),
-        None => candle_core::bail!("{what} must be contiguous"),
-    }
 }
 
 impl InplaceOp2 for Moment {

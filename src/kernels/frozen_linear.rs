@@ -5,11 +5,11 @@
 //! detached weights still pays for a weight-gradient product that nothing reads (as much work as
 //! the input gradient). GANPO's generator term runs the discriminators this way on every step.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::fused;
 use super::gemm::{MatRef, matmul};
-use super::storage::contiguous_f32;
+use super::storage::{contiguous_f32, with_f32};
 use crate::Result;
 
 /// `x Wᵀ + b` for `x` `[..., in]`, `weight` `[out, in]` and `bias` `[out]`, differentiable in `x`
@@ -44,19 +44,6 @@ struct FrozenLinear {
     bias: Option<Tensor>,
 }
 
-/// Runs `f` on the contiguous f32 data of `t`.
-fn with_f32<R>(
-    t: &Tensor,
-    what: &str,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(contiguous_f32(s, layout, what)?),
-        _ => candle_core::bail!("{what} must be on the CPU"),
-    }
-}
-
 impl CustomOp1 for FrozenLinear {
     fn name(&self) -> &'static str {
         "frozen-linear"
@@ -66,7 +53,7 @@ impl CustomOp1 for FrozenLinear {
         let x = contiguous_f32(s, l, "linear input")?;
         let (out_dim, in_dim) = self.weight.dims2()?;
         let dims = l.shape().dims();
-        if dims.last() != Some(&in_dim) {
+        if in_dim == 0 || out_dim == 0 || dims.last() != Some(&in_dim) {
             candle_core::bail!("linear: input {dims:?} vs weight [{out_dim}, {in_dim}]");
         }
         let rows = x.len() / in_dim;

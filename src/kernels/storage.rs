@@ -1,7 +1,8 @@
-//! Access to the raw CPU buffers of custom ops' inputs, with clear errors for the layouts the
-//! kernels do not handle (they take contiguous f32 or u32 data only).
+//! Access to the raw CPU buffers that custom ops read (their inputs, constants they hold) and that
+//! in-place ops write, with clear errors for the layouts the kernels do not handle (contiguous f32 or
+//! u32 data only).
 
-use candle_core::{CpuStorage, Layout};
+use candle_core::{CpuStorage, Layout, Storage, Tensor};
 
 /// The contiguous f32 slice of `s` described by `l`.
 pub(crate) fn contiguous_f32<'a>(
@@ -15,6 +16,35 @@ pub(crate) fn contiguous_f32<'a>(
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
         None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+/// The contiguous, writable f32 slice of `s` described by `l` (for in-place ops).
+pub(crate) fn contiguous_f32_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("{what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&mut data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+/// Runs `f` on the contiguous f32 data of a tensor other than the op's inputs (a constant an op
+/// holds, such as a frozen weight).
+pub(crate) fn with_f32<R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(contiguous_f32(s, layout, what)?),
+        _ => candle_core::bail!("{what} must be on the CPU"),
     }
 }
 
