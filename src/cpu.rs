@@ -28,12 +28,23 @@ pub fn init_compute_threads() {
     candle_core::utils::barrier_pool().execute(|_| flush_denormals_on_this_thread());
 }
 
-/// Tells glibc's allocator to serve tensor-sized blocks (up to its 32 MiB maximum) from the heap
-/// and not to hand freed memory back to the kernel at once. By default every block above 128 KiB
-/// (raised dynamically, but only after frees) is a fresh `mmap`, so each new activation of a
-/// training step page-faults its memory in again: ~15% of a step's time went to the kernel's
-/// page clearing. No-op on other C libraries.
+/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc 3.x `mimalloc.h`;
+/// `libmimalloc-sys` does not export it). `tests/allocator.rs` checks that setting it to −1 stops
+/// purging, so a wrong index fails there.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed tensor buffers in the allocator for reuse instead of handing them back to the
+/// kernel. A training step frees and reallocates gigabytes of activations; every buffer the kernel
+/// takes back page-faults in again, zeroed, on its next use, and its unmapping flushes the TLBs of
+/// the other threads. That was ~25 % of a step's samples in the kernel's page clearing (see
+/// `docs/performance.md`). The `ganpo` binary allocates with mimalloc, told here never to purge
+/// (memory stays at the run's high-water mark, as PyTorch's caching allocators do); glibc's malloc,
+/// for library users who keep it, is told to serve blocks up to its 32 MiB maximum from the heap
+/// and not to trim it.
 pub fn keep_freed_memory() {
+    // SAFETY: `mi_option_set` only stores an option value; it is thread-safe and takes effect on
+    // later frees.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only changes allocator tuning parameters; called before heavy allocation.
     unsafe {
@@ -42,10 +53,13 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Hands the allocator's free memory back to the kernel (glibc `malloc_trim`), so a later peak
-/// resident-set reading measures what is in use rather than what [`keep_freed_memory`] retained.
-/// No-op on other C libraries.
+/// Hands what the allocator can of its free memory back to the kernel (glibc `malloc_trim`,
+/// mimalloc `mi_collect`), so that a later peak resident-set reading measures what is in use.
+/// Under [`keep_freed_memory`] mimalloc keeps the pages it already holds (they are reused, not
+/// counted twice): measure one workload per process for a clean peak.
 pub fn release_free_memory() {
+    // SAFETY: `mi_collect` only frees the allocator's own unused pages.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns unused heap pages to the kernel.
     unsafe {

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc, told by [`ganpo::cpu::init_compute_threads`] to keep freed memory for reuse: a training
+/// step reallocates gigabytes of activations, and the kernel re-zeroing returned pages cost ~10 % of
+/// a step with glibc's malloc (`docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     if let Some(n) = args.threads() {
