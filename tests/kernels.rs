@@ -408,3 +408,53 @@ fn linear_as_one_product_matches_candle_nn_linear() {
         2e-6,
     );
 }
+
+/// A causal mask over the last `q` of `k` positions, with padding: row 1's first two keys are
+/// masked, and its second query row sees no key at all.
+fn attention_mask(b: usize, q: usize, k: usize) -> Tensor {
+    let mut mask = vec![0f32; b * q * k];
+    for (i, m) in mask.iter_mut().enumerate() {
+        let (batch, query, key) = (i / (q * k), (i / k) % q, i % k);
+        if key > query + (k - q) || (batch == 1 && (key < 2 || query == 1)) {
+            *m = -1e30;
+        }
+    }
+    Tensor::from_vec(mask, (b, 1, q, k), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn attention_matches_composition_with_grouped_heads_and_padding() {
+    // (batch, heads, kv heads, q_len, k_len, head_dim): grouped-query with more query rows than
+    // one forward block (64), multi-head, and a query window shorter than the keys (a cache).
+    for (case, &(b, h, kv, t, s, d)) in
+        [(2, 6, 2, 70, 70, 8), (2, 4, 4, 5, 5, 4), (2, 2, 1, 3, 7, 4)]
+            .iter()
+            .enumerate()
+    {
+        let q = tensor(&[b, h, t, d], 20 + case as u64, 1.5);
+        let k = tensor(&[b, kv, s, d], 30 + case as u64, 1.5);
+        let v = tensor(&[b, kv, s, d], 40 + case as u64, 1.0);
+        let mask = attention_mask(b, t, s);
+        check(
+            &format!("attention {:?}", (b, h, kv, t, s, d)),
+            &[q, k, v],
+            |x| kernels::attention(&x[0], &x[1], &x[2], &mask, 0.35).unwrap(),
+            |x| {
+                let m = mask.to_dtype(x[0].dtype()).unwrap();
+                kernels::attention_composed(&x[0], &x[1], &x[2], &m, 0.35).unwrap()
+            },
+            2e-5,
+        );
+    }
+}
+
+#[test]
+fn attention_rejects_mismatched_heads_and_masks() {
+    let q = tensor(&[1, 3, 4, 8], 1, 1.0);
+    let k = tensor(&[1, 2, 4, 8], 2, 1.0);
+    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 4), 1.0).unwrap_err();
+    assert!(err.to_string().contains("do not fit"), "{err}");
+    let k = tensor(&[1, 1, 4, 8], 2, 1.0);
+    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 5), 1.0).unwrap_err();
+    assert!(err.to_string().contains("mask"), "{err}");
+}

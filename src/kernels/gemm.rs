@@ -43,16 +43,35 @@ impl<'a> MatRef<'a> {
 }
 
 /// `dst (+)= a · b` for a row-major `dst` of `a.rows × b.cols`; adds to `dst` when `accumulate`.
+/// Uses every rayon thread.
 pub(crate) fn matmul(
     dst: &mut [f32],
     a: MatRef<'_>,
     b: MatRef<'_>,
     accumulate: bool,
 ) -> candle_core::Result<()> {
+    let threads = rayon::current_num_threads();
+    matmul_into(dst, b.cols, a, b, accumulate, threads)
+}
+
+/// `dst (+)= a · b` where row `i` of the `a.rows × b.cols` result starts at `dst[i · dst_row_stride]`
+/// (so `dst` may be a column block of a wider row-major matrix); `threads` > 1 splits the product
+/// over rayon's pool, 1 keeps it on the calling thread (for products inside a parallel loop).
+pub(crate) fn matmul_into(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    threads: usize,
+) -> candle_core::Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if b.rows != k || dst.len() != m * n || !a.fits() || !b.fits() {
+    let dst_fits =
+        m == 0 || n == 0 || (n <= dst_row_stride && (m - 1) * dst_row_stride + n <= dst.len());
+    if b.rows != k || !dst_fits || !a.fits() || !b.fits() {
         candle_core::bail!(
-            "matmul: [{m}, {k}] × [{}, {n}] into {} elements (or a view out of bounds)",
+            "matmul: [{m}, {k}] × [{}, {n}] into {} elements with row stride {dst_row_stride} \
+             (or a view out of bounds)",
             b.rows,
             dst.len()
         );
@@ -60,15 +79,14 @@ pub(crate) fn matmul(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: every index the kernel touches was bounds-checked above (`fits` for the inputs,
-    // `m · n` row-major elements for `dst`); `dst` is exclusively borrowed and does not alias
-    // `a` or `b` (shared borrows).
+    // SAFETY: every index the kernel touches was bounds-checked above (`fits` for the inputs;
+    // rows `i < m` of `n ≤ dst_row_stride` elements at `i · dst_row_stride` for `dst`); `dst` is
+    // exclusively borrowed and does not alias `a` or `b` (shared borrows).
     unsafe {
         gemm::gemm(
             m,
@@ -76,7 +94,7 @@ pub(crate) fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,

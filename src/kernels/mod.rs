@@ -1,5 +1,5 @@
 //! Fused CPU kernels with their own backward pass for the hot paths of a training step: RMSNorm,
-//! rotary embeddings, the scaled and masked attention softmax, the gated MLP activation, and the
+//! rotary embeddings, grouped-query attention (and its masked softmax alone, for soft-capped scores), the gated MLP activation, and the
 //! LM head fused with the label log-prob (chunked, so full logits are never kept); for the GANPO
 //! discriminators, LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen
 //! weights (input gradient only). Also AdamW's update and a gradient's sum of squares.
@@ -12,6 +12,7 @@
 //! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
 
 mod adamw;
+mod attention;
 mod frozen_linear;
 mod gelu;
 mod gemm;
@@ -27,6 +28,7 @@ pub(crate) mod storage;
 mod sum_squares;
 
 pub use adamw::{AdamWStep, adamw_step};
+pub use attention::{attention, attention_composed};
 pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed};
 pub use glu::{gated_activation, gated_activation_composed};
