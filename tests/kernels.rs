@@ -407,6 +407,17 @@ fn linear_as_one_product_matches_candle_nn_linear() {
         },
         2e-6,
     );
+    // A weight that is not trained gets no gradient product at all.
+    let x = Var::from_tensor(&tensor(&[4, 37], 64, 1.0)).unwrap();
+    let w = tensor(&[29, 37], 62, 0.5);
+    let grads = kernels::linear(x.as_tensor(), &w, None)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(grads.get(x.as_tensor()).is_some());
+    assert!(grads.get(&w).is_none());
 }
 
 /// A causal mask over the last `q` of `k` positions, with padding: row 1's first two keys are

@@ -36,7 +36,7 @@ pub fn frozen_linear_composed(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
-    super::linear(x, &weight.detach(), bias.map(Tensor::detach).as_ref())
+    super::linear_composed(x, &weight.detach(), bias.map(Tensor::detach).as_ref())
 }
 
 struct FrozenLinear {

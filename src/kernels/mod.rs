@@ -1,8 +1,9 @@
-//! Fused CPU kernels with their own backward pass for the hot paths of a training step: RMSNorm,
-//! rotary embeddings, grouped-query attention (and its masked softmax alone, for soft-capped scores), the gated MLP activation, and the
-//! LM head fused with the label log-prob (chunked, so full logits are never kept); for the GANPO
-//! discriminators, LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen
-//! weights (input gradient only). Also AdamW's update and a gradient's sum of squares.
+//! Fused CPU kernels with their own backward pass for the hot paths of a training step: linear
+//! layers as one product, RMSNorm, rotary embeddings, grouped-query attention (and its masked
+//! softmax alone, for soft-capped scores), the gated MLP activation, and the LM head fused with the
+//! label log-prob (chunked, so full logits are never kept); for the GANPO discriminators,
+//! LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen weights (input
+//! gradient only). Also AdamW's update and a gradient's sum of squares.
 //!
 //! Built from candle primitives, each of these is a chain of 4–10 element-wise ops, every one of
 //! which allocates a full-size output and keeps it for the backward pass. Here each is one
@@ -33,7 +34,7 @@ pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed};
 pub use glu::{gated_activation, gated_activation_composed};
 pub use layer_norm::{layer_norm, layer_norm_composed};
-pub use linear::linear;
+pub use linear::{linear, linear_composed};
 pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use masked_scale::{masked_scale, masked_scale_composed};
