@@ -233,7 +233,7 @@ impl CustomOp3 for LabelLogprobGrad {
                 }
                 let lse = row_logsumexp(row);
                 for (o, &x) in o.iter_mut().zip(row) {
-                    *o = -g * (x - lse).exp();
+                    *o = -g * crate::kernels::vexp::exp(x - lse);
                 }
                 o[label as usize] += g;
             });

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::fused;
 use super::gemm::{MatRef, matmul_into};
 use super::softmax::masked_softmax_composed;
 use super::storage::{contiguous_f32, with_f32};
+use super::{fused, vexp};
 use crate::{Error, Result};
 
 /// Query rows per forward task: enough for an efficient product, small enough to balance.
@@ -103,17 +103,11 @@ fn dims(q: &Layout, k: &Layout) -> candle_core::Result<(usize, usize, usize, usi
 /// Turns a row of scores into probabilities in place: `p = softmax(z)` with `z = s · scale + mask`;
 /// returns `(max z, 1 / Σ exp(z − max))`.
 fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> (f32, f32) {
-    let mut max = f32::NEG_INFINITY;
     for (z, &m) in row.iter_mut().zip(mask) {
         *z = *z * scale + m;
-        max = max.max(*z);
     }
-    let mut sum = 0f32;
-    for z in row.iter_mut() {
-        *z = (*z - max).exp();
-        sum += *z;
-    }
-    let inv = 1.0 / sum;
+    let max = vexp::max(row);
+    let inv = 1.0 / vexp::exp_shifted_in_place(row, max);
     for p in row.iter_mut() {
         *p *= inv;
     }
@@ -123,7 +117,7 @@ fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> (f32, f32) {
 /// Rebuilds a row of probabilities in place from its scores and saved statistics.
 fn probs_row(row: &mut [f32], mask: &[f32], scale: f32, max: f32, inv: f32) {
     for (z, &m) in row.iter_mut().zip(mask) {
-        *z = (*z * scale + m - max).exp() * inv;
+        *z = vexp::exp(*z * scale + m - max) * inv;
     }
 }
 

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::contiguous_f32;
-use super::{fused, rows_per_task};
+use super::{fused, rows_per_task, vexp};
 use crate::Result;
 use crate::model::Activation;
 
@@ -40,7 +40,7 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 pub(super) fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
     match act {
         Activation::Silu => {
-            let s = 1.0 / (1.0 + (-x).exp());
+            let s = 1.0 / (1.0 + vexp::exp(-x));
             (x * s, s * (1.0 + x * (1.0 - s)))
         }
         Activation::GeluTanh => {
@@ -55,7 +55,7 @@ pub(super) fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
         Activation::Gelu => {
             let cdf =
                 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
-            (x * cdf, cdf + x * INV_SQRT_2PI * (-0.5 * x * x).exp())
+            (x * cdf, cdf + x * INV_SQRT_2PI * vexp::exp(-0.5 * x * x))
         }
     }
 }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::fused;
 use super::gemm::{MatRef, matmul};
 use super::storage::contiguous_f32;
+use super::{fused, vexp};
 use crate::Result;
 
 /// Rows per chunk: the chunk's logits (`rows × vocab` f32) are the op's only large buffer.
@@ -137,9 +137,8 @@ fn chunk_logits(
 /// `max + log Σ exp(x − max)` of one row, the sum accumulated in f64 (a sequential f32 sum over a
 /// 49k-entry vocabulary drifts ~1e-4). Shared with `logps`' fused label log-prob.
 pub(crate) fn row_logsumexp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
-    (f64::from(max) + sum.ln()) as f32
+    let max = vexp::max(row);
+    (f64::from(max) + vexp::sum_exp(row, max).ln()) as f32
 }
 
 impl CustomOp2 for LmHeadLogps {
@@ -258,7 +257,7 @@ impl CustomOp3 for LmHeadLogpsGrad {
                         |l: f32| self.softcap.map_or(1.0, |cap| 1.0 - (l / cap) * (l / cap));
                     let label_slope = slope(row[label]);
                     for l in row.iter_mut() {
-                        *l = -gr * (*l - lse).exp() * slope(*l);
+                        *l = -gr * vexp::exp(*l - lse) * slope(*l);
                     }
                     row[label] += gr * label_slope;
                 });

@@ -27,6 +27,7 @@ mod rope;
 mod softmax;
 pub(crate) mod storage;
 mod sum_squares;
+pub(crate) mod vexp;
 
 pub use adamw::{AdamWStep, adamw_step};
 pub use attention::{attention, attention_composed};

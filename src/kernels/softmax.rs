@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp2, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::contiguous_f32;
-use super::{fused, rows_per_task};
+use super::{fused, rows_per_task, vexp};
 use crate::Result;
 
 /// `softmax(scores · scale + mask)` for `scores` `[batch, heads, q_len, k_len]` and an additive
@@ -60,17 +60,11 @@ impl CustomOp2 for MaskedSoftmax {
                     let row = task * per_task + i; // ((batch · h) + head) · q + query
                     let (batch, query) = (row / (h * q), row % q);
                     let m = &m[(batch * q + query) * k..(batch * q + query + 1) * k];
-                    let mut max = f32::NEG_INFINITY;
                     for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
                         *o = s * scale + m;
-                        max = max.max(*o);
                     }
-                    let mut sum = 0f32;
-                    for o in o.iter_mut() {
-                        *o = (*o - max).exp();
-                        sum += *o;
-                    }
-                    let inv = 1.0 / sum;
+                    let max = vexp::max(o);
+                    let inv = 1.0 / vexp::exp_shifted_in_place(o, max);
                     for o in o.iter_mut() {
                         *o *= inv;
                     }
