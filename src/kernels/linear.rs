@@ -7,9 +7,11 @@
 //! transpose and the product), and candle's backward adds each node's gradient into a fresh zero
 //! tensor: ~24 M floats written and re-read per decoder layer for nothing. Here the product is one
 //! op whose backward writes `∂L/∂x = g W` and `∂L/∂W = gᵀ x` directly (and skips the weight
-//! gradient for a weight that is not trained).
+//! gradient for a weight that is not trained). A bias is part of the same op (its gradient is the
+//! column sums of `g`), not a broadcast add whose backward is another zero-fill plus a
+//! single-threaded strided reduction.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::fused;
 use super::gemm::{MatRef, matmul};
@@ -26,24 +28,26 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
             "linear: input {dims:?} does not fit weight [{out_dim}, {in_dim}]"
         )));
     }
-    let y = if fused(&[x, weight]) {
-        let mut shape = dims.to_vec();
-        shape[dims.len() - 1] = out_dim;
-        x.contiguous()?.apply_op2(
-            &weight.contiguous()?,
-            Product {
-                a_t: false,
-                b_t: true,
-                shape: shape.into(),
-            },
-        )?
-    } else {
-        return linear_composed(x, weight, bias);
+    let mut shape = dims.to_vec();
+    shape[dims.len() - 1] = out_dim;
+    let forward = Product {
+        a_t: false,
+        b_t: true,
+        shape: shape.into(),
     };
-    Ok(match bias {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    })
+    match bias {
+        Some(b) if fused(&[x, weight, b]) && b.dims() == [out_dim] => {
+            Ok(x.contiguous()?.apply_op3(
+                &weight.contiguous()?,
+                &b.contiguous()?,
+                BiasedProduct(forward),
+            )?)
+        }
+        None if fused(&[x, weight]) => {
+            Ok(x.contiguous()?.apply_op2(&weight.contiguous()?, forward)?)
+        }
+        _ => linear_composed(x, weight, bias),
+    }
 }
 
 /// The same function from candle primitives: one `[rows, in] · Wᵀ` product between reshapes.
@@ -92,6 +96,31 @@ impl CustomOp2 for Product {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run(s1, l1, s2, l2, None)
+    }
+
+    /// Only the forward product `x Wᵀ` is differentiated (the gradient products are no-grad ops).
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        input_and_weight_grads(x, w, &grad.contiguous()?)
+    }
+}
+
+impl Product {
+    /// The product, started from `bias` broadcast over the rows when given.
+    fn run(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (a, b) = (matrix(s1, l1, self.a_t)?, matrix(s2, l2, self.b_t)?);
         if a.rows * b.cols != self.shape.elem_count() {
             candle_core::bail!(
@@ -103,35 +132,96 @@ impl CustomOp2 for Product {
                 self.shape
             );
         }
-        let mut out = vec![0f32; a.rows * b.cols];
-        matmul(&mut out, a, b, false)?;
+        let mut out = match bias {
+            Some(bias) if bias.len() == b.cols => bias.repeat(a.rows),
+            Some(bias) => {
+                candle_core::bail!("linear: a bias of {} for {} outputs", bias.len(), b.cols)
+            }
+            None => vec![0f32; a.rows * b.cols],
+        };
+        matmul(&mut out, a, b, bias.is_some())?;
         Ok((CpuStorage::F32(out), self.shape.clone()))
     }
+}
 
-    /// Only the forward product `x Wᵀ` is differentiated (the gradient products are no-grad ops).
+/// `∂L/∂x = g W` (`[rows, out] · [out, in]`) and `∂L/∂W = gᵀ x` (`[out, rows] · [rows, in]`), each
+/// only for an operand that needs it.
+fn input_and_weight_grads(
+    x: &Tensor,
+    w: &Tensor,
+    g: &Tensor,
+) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    let product = |a_t, b_t, shape: &Shape| Product {
+        a_t,
+        b_t,
+        shape: shape.clone(),
+    };
+    let dx = x
+        .track_op()
+        .then(|| g.apply_op2_no_bwd(w, &product(false, false, x.shape())))
+        .transpose()?;
+    let dw = w
+        .track_op()
+        .then(|| g.apply_op2_no_bwd(x, &product(true, false, w.shape())))
+        .transpose()?;
+    Ok((dx, dw))
+}
+
+/// `x Wᵀ + b` as one op: its backward adds `∂L/∂b`, the column sums of `g`.
+struct BiasedProduct(Product);
+
+impl CustomOp3 for BiasedProduct {
+    fn name(&self) -> &'static str {
+        "linear-biased-product"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let bias = contiguous_f32(s3, l3, "linear bias")?;
+        self.0.run(s1, l1, s2, l2, Some(bias))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = grad.contiguous()?;
-        let product = |a_t, b_t, shape: &Shape| Product {
-            a_t,
-            b_t,
-            shape: shape.clone(),
-        };
-        // ∂L/∂x = g W: [rows, out] · [out, in].
-        let dx = x
+        let (dx, dw) = input_and_weight_grads(x, w, &g)?;
+        let db = b
             .track_op()
-            .then(|| g.apply_op2_no_bwd(w, &product(false, false, x.shape())))
+            .then(|| g.apply_op1_no_bwd(&ColumnSums))
             .transpose()?;
-        // ∂L/∂W = gᵀ x: [out, rows] · [rows, in].
-        let dw = w
-            .track_op()
-            .then(|| g.apply_op2_no_bwd(x, &product(true, false, w.shape())))
-            .transpose()?;
-        Ok((dx, dw))
+        Ok((dx, dw, db))
+    }
+}
+
+/// The column sums of a row-major matrix (all leading dimensions are rows).
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "linear-bias-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = matrix(s, l, false)?;
+        let mut sums = vec![0f32; g.cols];
+        for row in g.data.chunks_exact(g.cols.max(1)) {
+            for (s, &x) in sums.iter_mut().zip(row) {
+                *s += x;
+            }
+        }
+        Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
     }
 }
