@@ -14,6 +14,10 @@ use ganpo::ganpo::{
 };
 use ganpo::optim::{AdamW, AdamWConfig};
 
+/// The `ganpo` binary's allocator, so the harness measures what a training step does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ganpo::Result<()> {
     let repeats: usize = std::env::args()
         .skip(1)

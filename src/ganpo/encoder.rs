@@ -92,19 +92,31 @@ impl EncoderLayer {
         let p = &self.params;
         let (b, t, w) = x.dims3()?;
         let hd = w / self.heads;
-        let qkv = linear(x, &p.in_proj_weight, &p.in_proj_bias, mode)?;
+        // q, k and v as three products with row blocks of the packed in-projection: slicing the
+        // packed [B, T, 3w] output instead would make each slice's backward a zero-padded
+        // full-size gradient.
         let split = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(2, i * w, w)?
-                .reshape((b, t, self.heads, hd))?
+            let weight = p.in_proj_weight.as_tensor().narrow(0, i * w, w)?;
+            let bias = p.in_proj_bias.as_tensor().narrow(0, i * w, w)?;
+            let y = match mode {
+                Mode::Frozen => kernels::frozen_linear(x, &weight, Some(&bias))?,
+                Mode::Train | Mode::Eval => kernels::linear(x, &weight, Some(&bias))?,
+            };
+            Ok(y.reshape((b, t, self.heads, hd))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let bias = attn_bias.broadcast_as((b, 1, t, t))?;
-        let probs = kernels::masked_softmax(&q.matmul(&k.t()?)?, &bias, 1.0 / (hd as f64).sqrt())?;
-        let probs = self.dropout(&probs, mode, rng)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let out = if mode.is_training() {
+            // Dropout on the attention probabilities needs them materialized.
+            let probs = kernels::masked_softmax(&q.matmul(&k.t()?)?, &bias, scale)?;
+            let probs = self.dropout(&probs, mode, rng)?;
+            probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?
+        } else {
+            kernels::attention(&q, &k, &v, &bias, scale)?
+        };
         linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
     }
 
