@@ -436,26 +436,37 @@ fn attention_mask(b: usize, q: usize, k: usize) -> Tensor {
 #[test]
 fn attention_matches_composition_with_grouped_heads_and_padding() {
     // (batch, heads, kv heads, q_len, k_len, head_dim): grouped-query with more query rows than
-    // one forward block (64), multi-head, and a query window shorter than the keys (a cache).
-    for (case, &(b, h, kv, t, s, d)) in
-        [(2, 6, 2, 70, 70, 8), (2, 4, 4, 5, 5, 4), (2, 2, 1, 3, 7, 4)]
-            .iter()
-            .enumerate()
-    {
+    // one forward block (64), multi-head, and a query window shorter than the keys (a cache);
+    // each without and with a dropout mask on the probabilities (0 or 1 / (1 − 0.25)).
+    let cases = [(2, 6, 2, 70, 70, 8), (2, 4, 4, 5, 5, 4), (2, 2, 1, 3, 7, 4)];
+    for (case, &(b, h, kv, t, s, d)) in cases.iter().enumerate() {
         let q = tensor(&[b, h, t, d], 20 + case as u64, 1.5);
         let k = tensor(&[b, kv, s, d], 30 + case as u64, 1.5);
         let v = tensor(&[b, kv, s, d], 40 + case as u64, 1.0);
         let mask = attention_mask(b, t, s);
-        check(
-            &format!("attention {:?}", (b, h, kv, t, s, d)),
-            &[q, k, v],
-            |x| kernels::attention(&x[0], &x[1], &x[2], &mask, 0.35).unwrap(),
-            |x| {
-                let m = mask.to_dtype(x[0].dtype()).unwrap();
-                kernels::attention_composed(&x[0], &x[1], &x[2], &m, 0.35).unwrap()
-            },
-            2e-5,
-        );
+        let dropped: Vec<f32> = values(b * h * t * s, 50 + case as u64, 1.0)
+            .iter()
+            .map(|&u| if u < -0.5 { 0.0 } else { 1.0 / 0.75 })
+            .collect();
+        let dropout = Tensor::from_vec(dropped, (b, h, t, s), &Device::Cpu).unwrap();
+        for keep in [None, Some(&dropout)] {
+            check(
+                &format!(
+                    "attention {:?}, dropout {}",
+                    (b, h, kv, t, s, d),
+                    keep.is_some()
+                ),
+                &[q.clone(), k.clone(), v.clone()],
+                |x| kernels::attention(&x[0], &x[1], &x[2], &mask, 0.35, keep).unwrap(),
+                |x| {
+                    let m = mask.to_dtype(x[0].dtype()).unwrap();
+                    let keep = keep.map(|k| k.to_dtype(x[0].dtype()).unwrap());
+                    kernels::attention_composed(&x[0], &x[1], &x[2], &m, 0.35, keep.as_ref())
+                        .unwrap()
+                },
+                2e-5,
+            );
+        }
     }
 }
 
@@ -463,9 +474,13 @@ fn attention_matches_composition_with_grouped_heads_and_padding() {
 fn attention_rejects_mismatched_heads_and_masks() {
     let q = tensor(&[1, 3, 4, 8], 1, 1.0);
     let k = tensor(&[1, 2, 4, 8], 2, 1.0);
-    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 4), 1.0).unwrap_err();
+    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 4), 1.0, None).unwrap_err();
     assert!(err.to_string().contains("do not fit"), "{err}");
     let k = tensor(&[1, 1, 4, 8], 2, 1.0);
-    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 5), 1.0).unwrap_err();
+    let err = kernels::attention(&q, &k, &k, &attention_mask(1, 4, 5), 1.0, None).unwrap_err();
     assert!(err.to_string().contains("mask"), "{err}");
+    let keep = tensor(&[1, 2, 4, 4], 3, 1.0);
+    let err =
+        kernels::attention(&q, &k, &k, &attention_mask(1, 4, 4), 1.0, Some(&keep)).unwrap_err();
+    assert!(err.to_string().contains("dropout mask"), "{err}");
 }

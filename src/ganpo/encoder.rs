@@ -109,14 +109,13 @@ impl EncoderLayer {
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let bias = attn_bias.broadcast_as((b, 1, t, t))?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let out = if mode.is_training() {
-            // Dropout on the attention probabilities needs them materialized.
-            let probs = kernels::masked_softmax(&q.matmul(&k.t()?)?, &bias, scale)?;
-            let probs = self.dropout(&probs, mode, rng)?;
-            probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?
-        } else {
-            kernels::attention(&q, &k, &v, &bias, scale)?
+        // Dropout on the attention probabilities (training mode) as a mask the fused attention
+        // multiplies in, drawn at the same point of the random stream as a separate dropout.
+        let keep = match mode.is_training() && self.dropout > 0.0 {
+            true => Some(self.keep_mask(&q, (b, self.heads, t, t), rng)?),
+            false => None,
         };
+        let out = kernels::attention(&q, &k, &v, &bias, scale, keep.as_ref())?;
         linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
     }
 
@@ -130,6 +129,21 @@ impl EncoderLayer {
             .to_device(x.device())?
             .to_dtype(x.dtype())?;
         kernels::masked_scale(x, &mask, 1.0 / (1.0 - self.dropout))
+    }
+
+    /// Inverted dropout's factors, 0 or `1 / (1 − p)`, of `shape` in `like`'s dtype and device.
+    fn keep_mask(
+        &self,
+        like: &Tensor,
+        shape: (usize, usize, usize, usize),
+        rng: &mut DropoutRng,
+    ) -> Result<Tensor> {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        let keep = rng.keep_mask(n, self.dropout);
+        Ok(Tensor::from_vec(keep, shape, &candle_core::Device::Cpu)?
+            .to_device(like.device())?
+            .to_dtype(like.dtype())?
+            .affine(1.0 / (1.0 - self.dropout), 0.0)?)
     }
 }
 

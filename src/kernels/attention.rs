@@ -27,7 +27,17 @@ const QUERY_BLOCK: usize = 64;
 /// `[batch, kv_heads, k_len, head_dim]`, where query head `h` reads key/value head
 /// `h / (heads / kv_heads)`, under the additive `mask` `[batch, 1, q_len, k_len]` (0 where a query
 /// may attend a key, a large negative number elsewhere). Returns `[batch, q_len, heads · head_dim]`.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+///
+/// `keep` (`[batch, heads, q_len, k_len]`, not differentiated) multiplies the probabilities before
+/// they weight the values: dropout's mask, 0 or `1 / (1 − p)`.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+    keep: Option<&Tensor>,
+) -> Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (kb, kv, s, kd) = k.dims4()?;
     if kb != b || kd != d || v.dims() != k.dims() || kv == 0 || h % kv != 0 {
@@ -44,11 +54,18 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
             mask.dims()
         )));
     }
-    if !fused(&[q, k, v, mask]) {
-        return attention_composed(q, k, v, mask, scale);
+    if let Some(keep) = keep.filter(|keep| keep.dims() != [b, h, t, s]) {
+        return Err(Error::Training(format!(
+            "attention: dropout mask {:?} is not [{b}, {h}, {t}, {s}]",
+            keep.dims()
+        )));
+    }
+    if !fused(&[q, k, v, mask]) || keep.is_some_and(|keep| !fused(&[keep])) {
+        return attention_composed(q, k, v, mask, scale, keep);
     }
     let op = Attention {
         mask: mask.contiguous()?,
+        keep: keep.map(|keep| keep.detach().contiguous()).transpose()?,
         scale: scale as f32,
         save: q.track_op() || k.track_op() || v.track_op(),
         stats: Mutex::new(None),
@@ -66,13 +83,17 @@ pub fn attention_composed(
     v: &Tensor,
     mask: &Tensor,
     scale: f64,
+    keep: Option<&Tensor>,
 ) -> Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (kv, s) = (k.dim(1)?, k.dim(2)?);
     let group = h / kv;
     let qg = q.contiguous()?.reshape((b, kv, group * t, d))?;
     let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, s))?;
-    let probs = masked_softmax_composed(&scores, mask, scale)?;
+    let mut probs = masked_softmax_composed(&scores, mask, scale)?;
+    if let Some(keep) = keep {
+        probs = (probs * keep.detach())?;
+    }
     Ok(probs
         .reshape((b, kv, group * t, s))?
         .matmul(&v.contiguous()?)?
@@ -87,6 +108,7 @@ type RowStats = Arc<Vec<f32>>;
 
 struct Attention {
     mask: Tensor,
+    keep: Option<Tensor>,
     scale: f32,
     /// Whether to keep the row statistics (only when some input needs a gradient).
     save: bool,
@@ -143,36 +165,45 @@ impl CustomOp3 for Attention {
         let mut out = vec![0f32; b * t * row_len];
         let mut stats = vec![0f32; b * t * h * 2];
         with_f32(&self.mask, "attention mask", |mask| {
-            out.par_chunks_mut(t * row_len)
-                .zip(stats.par_chunks_mut(t * h * 2))
-                .enumerate()
-                .try_for_each(|(bi, (out, stats))| {
-                    out.par_chunks_mut(QUERY_BLOCK * row_len)
-                        .zip(stats.par_chunks_mut(QUERY_BLOCK * h * 2))
-                        .enumerate()
-                        .try_for_each(|(block, (out, stats))| {
-                            let (r0, m) = (block * QUERY_BLOCK, out.len() / row_len);
-                            let mut p = vec![0f32; m * s];
-                            for head in 0..h {
-                                let kv_at = (bi * kv + head / group) * s * d;
-                                let q_at = ((bi * h + head) * t + r0) * d;
-                                let qm = MatRef::row_major(&q[q_at..q_at + m * d], m, d);
-                                let km = MatRef::row_major(&k[kv_at..kv_at + s * d], s, d);
-                                let vm = MatRef::row_major(&v[kv_at..kv_at + s * d], s, d);
-                                matmul_into(&mut p, s, qm, km.t(), false, 1)?;
-                                for (i, row) in p.chunks_exact_mut(s).enumerate() {
-                                    let mask_at = (bi * t + r0 + i) * s;
-                                    let (max, inv) =
-                                        softmax_row(row, &mask[mask_at..mask_at + s], self.scale);
-                                    stats[(i * h + head) * 2] = max;
-                                    stats[(i * h + head) * 2 + 1] = inv;
+            with_keep(self.keep.as_ref(), |keep| {
+                out.par_chunks_mut(t * row_len)
+                    .zip(stats.par_chunks_mut(t * h * 2))
+                    .enumerate()
+                    .try_for_each(|(bi, (out, stats))| {
+                        out.par_chunks_mut(QUERY_BLOCK * row_len)
+                            .zip(stats.par_chunks_mut(QUERY_BLOCK * h * 2))
+                            .enumerate()
+                            .try_for_each(|(block, (out, stats))| {
+                                let (r0, m) = (block * QUERY_BLOCK, out.len() / row_len);
+                                let mut p = vec![0f32; m * s];
+                                for head in 0..h {
+                                    let kv_at = (bi * kv + head / group) * s * d;
+                                    let q_at = ((bi * h + head) * t + r0) * d;
+                                    let qm = MatRef::row_major(&q[q_at..q_at + m * d], m, d);
+                                    let km = MatRef::row_major(&k[kv_at..kv_at + s * d], s, d);
+                                    let vm = MatRef::row_major(&v[kv_at..kv_at + s * d], s, d);
+                                    matmul_into(&mut p, s, qm, km.t(), false, 1)?;
+                                    for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                                        let mask_at = (bi * t + r0 + i) * s;
+                                        let (max, inv) = softmax_row(
+                                            row,
+                                            &mask[mask_at..mask_at + s],
+                                            self.scale,
+                                        );
+                                        stats[(i * h + head) * 2] = max;
+                                        stats[(i * h + head) * 2 + 1] = inv;
+                                        if let Some(keep) = keep {
+                                            let at = ((bi * h + head) * t + r0 + i) * s;
+                                            scale_row(row, &keep[at..at + s]);
+                                        }
+                                    }
+                                    let pm = MatRef::row_major(&p, m, s);
+                                    matmul_into(&mut out[head * d..], row_len, pm, vm, false, 1)?;
                                 }
-                                let pm = MatRef::row_major(&p, m, s);
-                                matmul_into(&mut out[head * d..], row_len, pm, vm, false, 1)?;
-                            }
-                            Ok::<(), candle_core::Error>(())
-                        })
-                })
+                                Ok::<(), candle_core::Error>(())
+                            })
+                    })
+            })
         })?;
         if self.save {
             *self.stats.lock().map_err(|_| poisoned())? = Some(Arc::new(stats));
@@ -199,6 +230,7 @@ impl CustomOp3 for Attention {
                 grad: grad.contiguous()?,
                 out: out.contiguous()?,
                 mask: self.mask.clone(),
+                keep: self.keep.clone(),
                 scale: self.scale,
                 stats,
             },
@@ -221,6 +253,7 @@ struct AttentionGrad {
     grad: Tensor,
     out: Tensor,
     mask: Tensor,
+    keep: Option<Tensor>,
     scale: f32,
     stats: RowStats,
 }
@@ -250,63 +283,107 @@ impl CustomOp3 for AttentionGrad {
         with_f32(&self.grad, "attention output gradient", |g| {
             with_f32(&self.out, "attention output", |o| {
                 with_f32(&self.mask, "attention mask", |mask| {
-                    // One task per (batch, key/value head): it owns that head's key and value
-                    // gradients and the query gradients of its group.
-                    dq.par_chunks_mut(group * t * d)
-                        .zip(dk.par_chunks_mut(s * d).zip(dv.par_chunks_mut(s * d)))
-                        .enumerate()
-                        .try_for_each(|(task, (dq, (dk, dv)))| {
-                            let bi = task / kv;
-                            let km = MatRef::row_major(&k[task * s * d..(task + 1) * s * d], s, d);
-                            let vm = MatRef::row_major(&v[task * s * d..(task + 1) * s * d], s, d);
-                            let batch_rows = bi * t * row_len..(bi + 1) * t * row_len;
-                            let (mut p, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
-                            for (j, dq) in dq.chunks_exact_mut(t * d).enumerate() {
-                                let head = task % kv * group + j;
-                                let q_at = (bi * h + head) * t * d;
-                                let qm = MatRef::row_major(&q[q_at..q_at + t * d], t, d);
-                                // This head's columns of the batch row's output gradient.
-                                let gm = MatRef {
-                                    data: &g[batch_rows.clone()][head * d..],
-                                    rows: t,
-                                    cols: d,
-                                    row_stride: row_len,
-                                    col_stride: 1,
-                                };
-                                matmul_into(&mut p, s, qm, km.t(), false, 1)?;
-                                for (i, row) in p.chunks_exact_mut(s).enumerate() {
-                                    let at = ((bi * t + i) * h + head) * 2;
-                                    let mask_at = (bi * t + i) * s;
-                                    let (max, inv) = (self.stats[at], self.stats[at + 1]);
-                                    probs_row(row, &mask[mask_at..mask_at + s], scale, max, inv);
-                                }
-                                let pm = MatRef::row_major(&p, t, s);
-                                matmul_into(dv, d, pm.t(), gm, true, 1)?;
-                                matmul_into(&mut ds, s, gm, vm.t(), false, 1)?;
-                                // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
-                                for (i, (ds, p)) in
-                                    ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate()
-                                {
-                                    let at = (bi * t + i) * row_len + head * d;
-                                    let dot: f32 = g[at..at + d]
-                                        .iter()
-                                        .zip(&o[at..at + d])
-                                        .map(|(g, o)| g * o)
-                                        .sum();
-                                    for (ds, &p) in ds.iter_mut().zip(p) {
-                                        *ds = scale * p * (*ds - dot);
+                    with_keep(self.keep.as_ref(), |keep| {
+                        // One task per (batch, key/value head): it owns that head's key and value
+                        // gradients and the query gradients of its group.
+                        dq.par_chunks_mut(group * t * d)
+                            .zip(dk.par_chunks_mut(s * d).zip(dv.par_chunks_mut(s * d)))
+                            .enumerate()
+                            .try_for_each(|(task, (dq, (dk, dv)))| {
+                                let bi = task / kv;
+                                let km =
+                                    MatRef::row_major(&k[task * s * d..(task + 1) * s * d], s, d);
+                                let vm =
+                                    MatRef::row_major(&v[task * s * d..(task + 1) * s * d], s, d);
+                                let batch_rows = bi * t * row_len..(bi + 1) * t * row_len;
+                                let (mut p, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
+                                let mut kept = vec![0f32; if keep.is_some() { t * s } else { 0 }];
+                                for (j, dq) in dq.chunks_exact_mut(t * d).enumerate() {
+                                    let head = task % kv * group + j;
+                                    let q_at = (bi * h + head) * t * d;
+                                    let qm = MatRef::row_major(&q[q_at..q_at + t * d], t, d);
+                                    // This head's columns of the batch row's output gradient.
+                                    let gm = MatRef {
+                                        data: &g[batch_rows.clone()][head * d..],
+                                        rows: t,
+                                        cols: d,
+                                        row_stride: row_len,
+                                        col_stride: 1,
+                                    };
+                                    matmul_into(&mut p, s, qm, km.t(), false, 1)?;
+                                    for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                                        let at = ((bi * t + i) * h + head) * 2;
+                                        let mask_at = (bi * t + i) * s;
+                                        let (max, inv) = (self.stats[at], self.stats[at + 1]);
+                                        probs_row(
+                                            row,
+                                            &mask[mask_at..mask_at + s],
+                                            scale,
+                                            max,
+                                            inv,
+                                        );
                                     }
+                                    // With dropout the values were weighted by p ⊙ keep, and the
+                                    // probabilities' gradient is keep ⊙ (g vᵀ).
+                                    let keep = keep.map(|k| &k[(bi * h + head) * t * s..][..t * s]);
+                                    let weights = match keep {
+                                        Some(keep) => {
+                                            for ((w, &p), &k) in kept.iter_mut().zip(&p).zip(keep) {
+                                                *w = p * k;
+                                            }
+                                            &kept
+                                        }
+                                        None => &p,
+                                    };
+                                    let wm = MatRef::row_major(weights, t, s);
+                                    matmul_into(dv, d, wm.t(), gm, true, 1)?;
+                                    matmul_into(&mut ds, s, gm, vm.t(), false, 1)?;
+                                    if let Some(keep) = keep {
+                                        scale_row(&mut ds, keep);
+                                    }
+                                    // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
+                                    for (i, (ds, p)) in
+                                        ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate()
+                                    {
+                                        let at = (bi * t + i) * row_len + head * d;
+                                        let dot: f32 = g[at..at + d]
+                                            .iter()
+                                            .zip(&o[at..at + d])
+                                            .map(|(g, o)| g * o)
+                                            .sum();
+                                        for (ds, &p) in ds.iter_mut().zip(p) {
+                                            *ds = scale * p * (*ds - dot);
+                                        }
+                                    }
+                                    let dsm = MatRef::row_major(&ds, t, s);
+                                    matmul_into(dq, d, dsm, km, false, 1)?;
+                                    matmul_into(dk, d, dsm.t(), qm, true, 1)?;
                                 }
-                                let dsm = MatRef::row_major(&ds, t, s);
-                                matmul_into(dq, d, dsm, km, false, 1)?;
-                                matmul_into(dk, d, dsm.t(), qm, true, 1)?;
-                            }
-                            Ok::<(), candle_core::Error>(())
-                        })
+                                Ok::<(), candle_core::Error>(())
+                            })
+                    })
                 })
             })
         })?;
         let n = grads.len();
         Ok((CpuStorage::F32(grads), Shape::from(n)))
+    }
+}
+
+/// Runs `f` on the dropout mask's data, if there is one.
+fn with_keep<R>(
+    keep: Option<&Tensor>,
+    f: impl FnOnce(Option<&[f32]>) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    match keep {
+        Some(keep) => with_f32(keep, "attention dropout mask", |k| f(Some(k))),
+        None => f(None),
+    }
+}
+
+/// `row ⊙= factors`.
+fn scale_row(row: &mut [f32], factors: &[f32]) {
+    for (x, &f) in row.iter_mut().zip(factors) {
+        *x *= f;
     }
 }

@@ -145,7 +145,7 @@ impl Attention {
     /// (`[batch, 1, q_len, k_len]`) and applies the output projection.
     pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let Some(cap) = self.softcap else {
-            let out = kernels::attention(q, k, v, mask, self.scale)?;
+            let out = kernels::attention(q, k, v, mask, self.scale, None)?;
             return self.o_proj.forward(&out);
         };
         // Gemma-2 soft-caps the scores before the softmax, so they are materialized here. The
