@@ -115,11 +115,23 @@ struct Attention {
     stats: Mutex<Option<RowStats>>,
 }
 
-/// Shapes of one attention call: `(batch, heads, kv_heads, q_len, k_len, head_dim)`.
-fn dims(q: &Layout, k: &Layout) -> candle_core::Result<(usize, usize, usize, usize, usize, usize)> {
-    let (b, h, t, d) = q.shape().dims4()?;
-    let (_, kv, s, _) = k.shape().dims4()?;
-    Ok((b, h, kv, t, s, d))
+/// The op's queries, keys and values, and its shapes `(batch, heads, kv_heads, q_len, k_len,
+/// head_dim)`.
+type Inputs<'a> = (&'a [f32], &'a [f32], &'a [f32], [usize; 6]);
+
+fn inputs<'a>(
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+    (s3, l3): (&'a CpuStorage, &Layout),
+) -> candle_core::Result<Inputs<'a>> {
+    let (b, h, t, d) = l1.shape().dims4()?;
+    let (_, kv, s, _) = l2.shape().dims4()?;
+    Ok((
+        contiguous_f32(s1, l1, "attention queries")?,
+        contiguous_f32(s2, l2, "attention keys")?,
+        contiguous_f32(s3, l3, "attention values")?,
+        [b, h, kv, t, s, d],
+    ))
 }
 
 /// Turns a row of scores into probabilities in place: `p = softmax(z)` with `z = s · scale + mask`;
@@ -157,10 +169,7 @@ impl CustomOp3 for Attention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let q = contiguous_f32(s1, l1, "attention queries")?;
-        let k = contiguous_f32(s2, l2, "attention keys")?;
-        let v = contiguous_f32(s3, l3, "attention values")?;
-        let (b, h, kv, t, s, d) = dims(l1, l2)?;
+        let (q, k, v, [b, h, kv, t, s, d]) = inputs((s1, l1), (s2, l2), (s3, l3))?;
         let (group, row_len) = (h / kv, h * d);
         let mut out = vec![0f32; b * t * row_len];
         let mut stats = vec![0f32; b * t * h * 2];
@@ -272,10 +281,7 @@ impl CustomOp3 for AttentionGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let q = contiguous_f32(s1, l1, "attention queries")?;
-        let k = contiguous_f32(s2, l2, "attention keys")?;
-        let v = contiguous_f32(s3, l3, "attention values")?;
-        let (_, h, kv, t, s, d) = dims(l1, l2)?;
+        let (q, k, v, [_, h, kv, t, s, d]) = inputs((s1, l1), (s2, l2), (s3, l3))?;
         let (group, row_len, scale) = (h / kv, h * d, self.scale);
         let mut grads = vec![0f32; q.len() + 2 * k.len()];
         let (dq, dkv) = grads.split_at_mut(q.len());
