@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul_into};
-use super::softmax::masked_softmax_composed;
+use super::softmax::{masked_softmax_composed, softmax_row};
 use super::storage::{contiguous_f32, with_f32};
 use super::{fused, vexp};
 use crate::{Error, Result};
@@ -132,20 +132,6 @@ fn inputs<'a>(
         contiguous_f32(s3, l3, "attention values")?,
         [b, h, kv, t, s, d],
     ))
-}
-
-/// Turns a row of scores into probabilities in place: `p = softmax(z)` with `z = s · scale + mask`;
-/// returns `(max z, 1 / Σ exp(z − max))`.
-fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> (f32, f32) {
-    for (z, &m) in row.iter_mut().zip(mask) {
-        *z = *z * scale + m;
-    }
-    let max = vexp::max(row);
-    let inv = 1.0 / vexp::exp_shifted_in_place(row, max);
-    for p in row.iter_mut() {
-        *p *= inv;
-    }
-    (max, inv)
 }
 
 /// Rebuilds a row of probabilities in place from its scores and saved statistics.

@@ -29,6 +29,20 @@ pub fn masked_softmax_composed(scores: &Tensor, mask: &Tensor, scale: f64) -> Re
     Ok(candle_nn::ops::softmax(&z, D::Minus1)?)
 }
 
+/// Turns a row of scores into probabilities in place: `p = softmax(z)` with `z = s · scale + mask`;
+/// returns `(max z, 1 / Σ exp(z − max))`.
+pub(super) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> (f32, f32) {
+    for (z, &m) in row.iter_mut().zip(mask) {
+        *z = *z * scale + m;
+    }
+    let max = vexp::max(row);
+    let inv = 1.0 / vexp::exp_shifted_in_place(row, max);
+    for p in row.iter_mut() {
+        *p *= inv;
+    }
+    (max, inv)
+}
+
 struct MaskedSoftmax {
     scale: f64,
 }
@@ -51,23 +65,19 @@ impl CustomOp2 for MaskedSoftmax {
         let scale = self.scale as f32;
         let rows = s.len() / k;
         let per_task = rows_per_task(rows, k);
-        let mut out = vec![0f32; s.len()];
+        // The scores are copied to the output and turned into probabilities there.
+        let mut out = s.to_vec();
         out.par_chunks_mut(per_task * k)
-            .zip(s.par_chunks(per_task * k))
             .enumerate()
-            .for_each(|(task, (o, s))| {
-                for (i, (o, s)) in o.chunks_exact_mut(k).zip(s.chunks_exact(k)).enumerate() {
+            .for_each(|(task, o)| {
+                for (i, o) in o.chunks_exact_mut(k).enumerate() {
                     let row = task * per_task + i; // ((batch · h) + head) · q + query
                     let (batch, query) = (row / (h * q), row % q);
-                    let m = &m[(batch * q + query) * k..(batch * q + query + 1) * k];
-                    for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
-                        *o = s * scale + m;
-                    }
-                    let max = vexp::max(o);
-                    let inv = 1.0 / vexp::exp_shifted_in_place(o, max);
-                    for o in o.iter_mut() {
-                        *o *= inv;
-                    }
+                    softmax_row(
+                        o,
+                        &m[(batch * q + query) * k..(batch * q + query + 1) * k],
+                        scale,
+                    );
                 }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
