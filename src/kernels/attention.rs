@@ -74,9 +74,7 @@ pub fn attention(
         .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?)
 }
 
-/// The same function from differentiable candle primitives: the query heads sharing a key/value
-/// head are stacked along the sequence axis, so one batched product per key/value head serves the
-/// whole group.
+/// The same function from differentiable candle primitives.
 pub fn attention_composed(
     q: &Tensor,
     k: &Tensor,
@@ -85,16 +83,32 @@ pub fn attention_composed(
     scale: f64,
     keep: Option<&Tensor>,
 ) -> Result<Tensor> {
+    grouped_attention_composed(q, k, v, |scores| {
+        let probs = masked_softmax_composed(scores, mask, scale)?;
+        Ok(match keep {
+            Some(keep) => (probs * keep.detach())?,
+            None => probs,
+        })
+    })
+}
+
+/// Grouped-query attention from differentiable candle primitives, with the probabilities made from
+/// the `[batch, heads, q_len, k_len]` scores `q kᵀ` by `probs` (a masked softmax, possibly of
+/// transformed scores). The query heads sharing a key/value head are stacked along the sequence
+/// axis, so one batched product per key/value head serves the whole group and keys and values are
+/// never copied per query head. Shapes and result as [`attention`].
+pub fn grouped_attention_composed(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    probs: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (kv, s) = (k.dim(1)?, k.dim(2)?);
     let group = h / kv;
     let qg = q.contiguous()?.reshape((b, kv, group * t, d))?;
     let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, s))?;
-    let mut probs = masked_softmax_composed(&scores, mask, scale)?;
-    if let Some(keep) = keep {
-        probs = (probs * keep.detach())?;
-    }
-    Ok(probs
+    Ok(probs(&scores)?
         .reshape((b, kv, group * t, s))?
         .matmul(&v.contiguous()?)?
         .reshape((b, h, t, d))?

@@ -144,26 +144,14 @@ impl Attention {
     /// Attends queries `q` to keys/values `k`, `v` under the additive `mask`
     /// (`[batch, 1, q_len, k_len]`) and applies the output projection.
     pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let Some(cap) = self.softcap else {
-            let out = kernels::attention(q, k, v, mask, self.scale, None)?;
-            return self.o_proj.forward(&out);
+        let out = match self.softcap {
+            None => kernels::attention(q, k, v, mask, self.scale, None)?,
+            // Gemma-2 soft-caps the scores before the softmax, so they are materialized here.
+            Some(cap) => kernels::grouped_attention_composed(q, k, v, |scores| {
+                let capped = (((scores * self.scale)? / cap)?.tanh()? * cap)?;
+                kernels::masked_softmax(&capped, mask, 1.0)
+            })?,
         };
-        // Gemma-2 soft-caps the scores before the softmax, so they are materialized here. The
-        // query heads sharing a key/value head are stacked along the sequence axis,
-        // `[b, kv, group·t, d]`, so one batched matmul per key/value head serves the whole group.
-        let (b, h, t, d) = q.dims4()?;
-        let (kv, k_len) = (self.num_kv_heads, k.dim(2)?);
-        let group = h / kv;
-        let qg = q.contiguous()?.reshape((b, kv, group * t, d))?;
-        let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, k_len))?;
-        let capped = (((scores * self.scale)? / cap)?.tanh()? * cap)?;
-        let probs = kernels::masked_softmax(&capped, mask, 1.0)?;
-        let out = probs
-            .reshape((b, kv, group * t, k_len))?
-            .matmul(v)?
-            .reshape((b, h, t, d))?
-            .transpose(1, 2)?
-            .reshape((b, t, h * d))?;
         self.o_proj.forward(&out)
     }
 
