@@ -124,10 +124,7 @@ impl EncoderLayer {
         if !mode.is_training() || self.dropout == 0.0 {
             return Ok(x.clone());
         }
-        let mask = rng.keep_mask(x.elem_count(), self.dropout);
-        let mask = Tensor::from_vec(mask, x.shape(), &candle_core::Device::Cpu)?
-            .to_device(x.device())?
-            .to_dtype(x.dtype())?;
+        let mask = self.draw_mask(x, x.shape().clone(), rng)?;
         kernels::masked_scale(x, &mask, 1.0 / (1.0 - self.dropout))
     }
 
@@ -138,12 +135,24 @@ impl EncoderLayer {
         shape: (usize, usize, usize, usize),
         rng: &mut DropoutRng,
     ) -> Result<Tensor> {
-        let n = shape.0 * shape.1 * shape.2 * shape.3;
-        let keep = rng.keep_mask(n, self.dropout);
-        Ok(Tensor::from_vec(keep, shape, &candle_core::Device::Cpu)?
-            .to_device(like.device())?
-            .to_dtype(like.dtype())?
+        Ok(self
+            .draw_mask(like, shape, rng)?
             .affine(1.0 / (1.0 - self.dropout), 0.0)?)
+    }
+
+    /// The next keep mask of the dropout stream, 1 (keep) or 0, of `shape` in `like`'s dtype and
+    /// device.
+    fn draw_mask(
+        &self,
+        like: &Tensor,
+        shape: impl Into<candle_core::Shape>,
+        rng: &mut DropoutRng,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        let mask = rng.keep_mask(shape.elem_count(), self.dropout);
+        Ok(Tensor::from_vec(mask, shape, &candle_core::Device::Cpu)?
+            .to_device(like.device())?
+            .to_dtype(like.dtype())?)
     }
 }
 
