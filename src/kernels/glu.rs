@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::contiguous_f32;
-use super::{fused, rows_per_task, vexp};
+use super::{fused, rows_per_task, verf, vexp};
 use crate::Result;
 use crate::model::Activation;
 
@@ -53,8 +53,7 @@ pub(super) fn act_and_slope(act: Activation, x: f32) -> (f32, f32) {
             )
         }
         Activation::Gelu => {
-            let cdf =
-                0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
+            let cdf = 0.5 * (1.0 + verf::erf(x * std::f32::consts::FRAC_1_SQRT_2));
             (x * cdf, cdf + x * INV_SQRT_2PI * vexp::exp(-0.5 * x * x))
         }
     }

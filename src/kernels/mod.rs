@@ -27,6 +27,7 @@ mod rope;
 mod softmax;
 pub(crate) mod storage;
 mod sum_squares;
+pub(crate) mod verf;
 pub(crate) mod vexp;
 
 pub use adamw::{AdamWStep, adamw_step};
