@@ -88,8 +88,11 @@ def main():
     print(f"// max relative error below {CUT}: {rel.max() / 2.0**-24:.2f} × 2⁻²⁴")
     print(f"const CUT: f32 = {CUT};")
     print(f"const SAT: f32 = {SAT};")
-    print("const P: [f32; %d] = [%s];" % (len(p), ", ".join(f"{c:.9e}" for c in p)))
-    print("const Q: [f32; %d] = [%s];" % (len(q), ", ".join(f"{c:.9e}" for c in q)))
+    two_over_sqrt_pi = np.float32(2 / math.sqrt(math.pi))
+    print(f"// P[0] rounds to 2/√π in f32: {np.float32(p[0]) == two_over_sqrt_pi}")
+    # The shortest decimal that round-trips each f32 coefficient.
+    print("const P: [f32; %d] = [%s];" % (len(p), ", ".join(np.format_float_scientific(np.float32(c), unique=True) for c in p)))
+    print("const Q: [f32; %d] = [%s];" % (len(q), ", ".join(np.format_float_scientific(np.float32(c), unique=True) for c in q)))
 
 
 if __name__ == "__main__":
