@@ -7,5 +7,7 @@ mod common;
 mod golden;
 #[path = "ganpo_disc/invariants.rs"]
 mod invariants;
+#[path = "ganpo_disc/stacked.rs"]
+mod stacked;
 #[path = "ganpo_disc/units.rs"]
 mod units;

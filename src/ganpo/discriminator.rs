@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
 use super::config::DiscriminatorConfig;
+use super::dropout::DropoutDraws;
 use super::encoder::{EncoderLayer, EncoderLayerParams};
 use super::gelu::gelu;
 use super::init::initial_tensors;
@@ -244,46 +245,109 @@ impl Discriminator {
     /// [`Mode::Train`] applies dropout and advances every spectral-norm u/v by one power iteration;
     /// the other modes change nothing. Sequences longer than `max_positions` are an error.
     pub fn forward(&mut self, latents: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
-        let (b, t, d) = match *latents.dims() {
-            [b, t, d] => (b, t, d),
-            ref dims => {
-                return Err(Error::data(
-                    "discriminator input",
-                    format!(
-                        "latents must be [batch, seq, {}], got {dims:?}",
-                        self.input_dim
-                    ),
-                ));
+        let mut scores = self.forward_each(&[(latents, mask)], mode)?;
+        Ok(scores.remove(0))
+    }
+
+    /// Scores each `(latents, mask)` input as successive [`Discriminator::forward`] calls in this
+    /// order would (one power iteration per call and layer in training mode, each call's dropout
+    /// masks), but runs the encoder once over the inputs stacked along the batch: one set of
+    /// larger products instead of one per input. (Inputs of different sequence lengths are scored
+    /// one after the other.)
+    pub fn forward_each(
+        &mut self,
+        inputs: &[(&Tensor, &Tensor)],
+        mode: Mode,
+    ) -> Result<Vec<Tensor>> {
+        // Every input is checked before any state (u/v, dropout stream) moves.
+        let mut rows = Vec::with_capacity(inputs.len());
+        let mut masks = Vec::with_capacity(inputs.len());
+        let mut seqs = Vec::with_capacity(inputs.len());
+        for &(latents, mask) in inputs {
+            let (b, t) = check_input(latents, self.input_dim, self.config.max_positions)?;
+            masks.push(PoolingMask::new(mask, b, t, self.dtype, &self.device)?);
+            rows.push(b);
+            seqs.push(t);
+        }
+        if seqs.windows(2).any(|w| w[0] != w[1]) {
+            // Different lengths cannot be stacked: one forward per input, in order.
+            let mut scores = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                scores.append(&mut self.forward_each(std::slice::from_ref(input), mode)?);
             }
-        };
-        if d != self.input_dim {
-            return Err(Error::data(
-                "discriminator input",
-                format!(
-                    "latent width {d} differs from the discriminator's input_dim {}",
-                    self.input_dim
-                ),
-            ));
+            return Ok(scores);
         }
-        if t > self.config.max_positions {
-            return Err(Error::Config(format!(
-                "sequence length {t} exceeds discriminator.max_positions = {}; raise it or lower \
-                 max_length (sequences are never truncated)",
-                self.config.max_positions
-            )));
-        }
-        let mask = PoolingMask::new(mask, b, t, self.dtype, &self.device)?;
         let [project_in, head_hidden, head_out] = &mut self.spectral;
-        let x = project_in.forward(&latents.to_dtype(self.dtype)?, mode)?;
+        // The input projection is spectrally normalized: each call gets its own σ.
+        let mut projected = inputs
+            .iter()
+            .map(|&(latents, _)| project_in.forward(&latents.to_dtype(self.dtype)?, mode))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(&t) = seqs.first() else {
+            return Ok(Vec::new());
+        };
+        let mask = match masks.len() {
+            1 => masks.remove(0),
+            _ => PoolingMask::cat(&masks)?,
+        };
+        let x = match projected.len() {
+            1 => projected.remove(0),
+            _ => Tensor::cat(&projected, 0)?,
+        };
         let pos = mode.param(&self.vars["pos_embedding"]).narrow(1, 0, t)?;
         let mut x = x.broadcast_add(&pos)?;
+        let sites = match mode.is_training() {
+            true => self.layers.iter().map(EncoderLayer::dropout_sites).sum(),
+            false => 0,
+        };
+        let mut drops = DropoutDraws::new(
+            &mut self.dropout_rng,
+            rows.clone(),
+            sites,
+            self.config.dropout,
+        );
         for layer in &self.layers {
-            x = layer.forward(&x, &mask.attention_bias, mode, &mut self.dropout_rng)?;
+            x = layer.forward(&x, &mask.attention_bias, mode, &mut drops)?;
         }
+        drops.finish()?;
         let pooled = mask.pool(&x)?;
-        let h = gelu(&head_hidden.forward(&pooled, mode)?)?;
-        Ok(head_out.forward(&h, mode)?.squeeze(1)?)
+        // The head is spectrally normalized too: one call per input, in order.
+        let mut scores = Vec::with_capacity(rows.len());
+        let mut offset = 0;
+        for b in rows {
+            let h = gelu(&head_hidden.forward(&pooled.narrow(0, offset, b)?, mode)?)?;
+            scores.push(head_out.forward(&h, mode)?.squeeze(1)?);
+            offset += b;
+        }
+        Ok(scores)
     }
+}
+
+/// The `(batch, seq)` of discriminator input `latents` `[B, T, input_dim]`, or an error naming what
+/// is wrong.
+fn check_input(latents: &Tensor, input_dim: usize, max_positions: usize) -> Result<(usize, usize)> {
+    let (b, t, d) = match *latents.dims() {
+        [b, t, d] => (b, t, d),
+        ref dims => {
+            return Err(Error::data(
+                "discriminator input",
+                format!("latents must be [batch, seq, {input_dim}], got {dims:?}"),
+            ));
+        }
+    };
+    if d != input_dim {
+        return Err(Error::data(
+            "discriminator input",
+            format!("latent width {d} differs from the discriminator's input_dim {input_dim}"),
+        ));
+    }
+    if t > max_positions {
+        return Err(Error::Config(format!(
+            "sequence length {t} exceeds discriminator.max_positions = {max_positions}; raise it \
+             or lower max_length (sequences are never truncated)"
+        )));
+    }
+    Ok((b, t))
 }
 
 impl std::fmt::Debug for Discriminator {

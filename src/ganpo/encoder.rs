@@ -8,12 +8,16 @@
 //! LayerNorm, the masked softmax and GELU are our fused kernels with their own backward
 //! ([`crate::kernels`]): candle's fused `layer_norm` / `softmax_last_dim` drop gradients.
 
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 
+use super::dropout::DropoutDraws;
 use super::gelu::gelu;
 use super::mode::Mode;
-use super::rng::DropoutRng;
 use crate::{Result, kernels};
+
+/// Dropout masks a training forward of one layer draws: the attention probabilities, the attention
+/// output, the feed-forward hidden layer and the feed-forward output.
+pub const DROPOUT_SITES: u64 = 4;
 
 /// torch's `layer_norm_eps` default.
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -61,25 +65,32 @@ impl EncoderLayer {
         }
     }
 
+    /// The dropout masks one training forward of this layer draws ([`DROPOUT_SITES`], or none
+    /// when its dropout probability is 0).
+    pub fn dropout_sites(&self) -> u64 {
+        if self.dropout > 0.0 { DROPOUT_SITES } else { 0 }
+    }
+
     /// Applies the layer to `x` `[B, T, width]`. `attn_bias` `[B, 1, 1, T]` is 0 for keys that may
     /// be attended and a large negative number for padding keys (torch's `src_key_padding_mask`).
+    /// In training mode each dropout site takes its mask from `drops`.
     pub fn forward(
         &self,
         x: &Tensor,
         attn_bias: &Tensor,
         mode: Mode,
-        rng: &mut DropoutRng,
+        drops: &mut DropoutDraws<'_>,
     ) -> Result<Tensor> {
         let p = &self.params;
         let h = layer_norm(x, &p.norm1, mode)?;
-        let h = self.self_attention(&h, attn_bias, mode, rng)?;
-        let x = (x + self.dropout(&h, mode, rng)?)?;
+        let h = self.self_attention(&h, attn_bias, mode, drops)?;
+        let x = (x + self.dropout(&h, mode, drops)?)?;
         let h = layer_norm(&x, &p.norm2, mode)?;
         let h = linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?;
         let h = gelu(&h)?;
-        let h = self.dropout(&h, mode, rng)?;
+        let h = self.dropout(&h, mode, drops)?;
         let h = linear(&h, &p.linear2_weight, &p.linear2_bias, mode)?;
-        Ok((x + self.dropout(&h, mode, rng)?)?)
+        Ok((x + self.dropout(&h, mode, drops)?)?)
     }
 
     fn self_attention(
@@ -87,7 +98,7 @@ impl EncoderLayer {
         x: &Tensor,
         attn_bias: &Tensor,
         mode: Mode,
-        rng: &mut DropoutRng,
+        drops: &mut DropoutDraws<'_>,
     ) -> Result<Tensor> {
         let p = &self.params;
         let (b, t, w) = x.dims3()?;
@@ -112,7 +123,7 @@ impl EncoderLayer {
         // Dropout on the attention probabilities (training mode) as a mask the fused attention
         // multiplies in, drawn at the same point of the random stream as a separate dropout.
         let keep = match mode.is_training() && self.dropout > 0.0 {
-            true => Some(self.keep_mask(&q, (b, self.heads, t, t), rng)?),
+            true => Some(self.keep_mask(&q, (b, self.heads, t, t), drops)?),
             false => None,
         };
         let out = kernels::attention(&q, &k, &v, &bias, scale, keep.as_ref())?;
@@ -120,11 +131,11 @@ impl EncoderLayer {
     }
 
     /// Inverted dropout (`x · mask / (1 − p)`) in training mode; identity otherwise or when p = 0.
-    fn dropout(&self, x: &Tensor, mode: Mode, rng: &mut DropoutRng) -> Result<Tensor> {
+    fn dropout(&self, x: &Tensor, mode: Mode, drops: &mut DropoutDraws<'_>) -> Result<Tensor> {
         if !mode.is_training() || self.dropout == 0.0 {
             return Ok(x.clone());
         }
-        let mask = self.draw_mask(x, x.shape().clone(), rng)?;
+        let mask = self.draw_mask(x, x.shape().clone(), 1.0, drops)?;
         kernels::masked_scale(x, &mask, 1.0 / (1.0 - self.dropout))
     }
 
@@ -133,26 +144,32 @@ impl EncoderLayer {
         &self,
         like: &Tensor,
         shape: (usize, usize, usize, usize),
-        rng: &mut DropoutRng,
+        drops: &mut DropoutDraws<'_>,
     ) -> Result<Tensor> {
-        Ok(self
-            .draw_mask(like, shape, rng)?
-            .affine(1.0 / (1.0 - self.dropout), 0.0)?)
+        self.draw_mask(like, shape, 1.0 / (1.0 - self.dropout), drops)
     }
 
-    /// The next keep mask of the dropout stream, 1 (keep) or 0, of `shape` in `like`'s dtype and
-    /// device.
+    /// The next mask of the dropout stream, `keep` where an element is kept and 0 elsewhere, of
+    /// `shape` in `like`'s dtype and device. f32 masks are written with their final values; other
+    /// dtypes are scaled after the conversion, so that `keep` is exact in them.
     fn draw_mask(
         &self,
         like: &Tensor,
         shape: impl Into<candle_core::Shape>,
-        rng: &mut DropoutRng,
+        keep: f64,
+        drops: &mut DropoutDraws<'_>,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        let mask = rng.keep_mask(shape.elem_count(), self.dropout);
-        Ok(Tensor::from_vec(mask, shape, &candle_core::Device::Cpu)?
+        let f32_mask = like.dtype() == DType::F32;
+        let written = if f32_mask { keep as f32 } else { 1.0 };
+        let mask = drops.next(shape.elem_count(), written)?;
+        let mask = Tensor::from_vec(mask, shape, &candle_core::Device::Cpu)?
             .to_device(like.device())?
-            .to_dtype(like.dtype())?)
+            .to_dtype(like.dtype())?;
+        match f32_mask || keep == 1.0 {
+            true => Ok(mask),
+            false => Ok(mask.affine(keep, 0.0)?),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! GANPO's latent adversarial regularizer (arXiv 2601.22083): discriminators, running means, losses.
 //!
 //! - [`Discriminator`]: a spectrally normalized transformer scoring hidden-state sequences
-//!   ([`config`], [`layout`], [`init`], [`spectral_norm`], [`encoder`], [`pooling_mask`], [`rng`]).
+//!   ([`config`], [`layout`], [`init`], [`spectral_norm`], [`encoder`], [`pooling_mask`], [`rng`], [`dropout`]).
 //! - [`losses`]: the quad relativistic discriminator losses and the generator loss, pure functions of
 //!   scores and baselines.
 //! - [`baselines`]: the six running means the relativistic losses subtract.
@@ -11,6 +11,7 @@
 pub mod baselines;
 pub mod config;
 pub mod discriminator;
+pub mod dropout;
 pub mod encoder;
 pub mod gelu;
 pub mod init;

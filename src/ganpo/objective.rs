@@ -61,12 +61,12 @@ pub fn discriminator_step(
     let (rc, rr) = (latents.ref_chosen.detach(), latents.ref_rejected.detach());
     let (mc, mr) = (latents.chosen_mask, latents.rejected_mask);
     let train = Mode::Train;
-    let plus_policy = plus.forward(&pc, mc, train)?;
-    let plus_ref_chosen = plus.forward(&rc, mc, train)?;
-    let plus_ref_rejected = plus.forward(&rr, mr, train)?;
-    let minus_policy = minus.forward(&pr, mr, train)?;
-    let minus_ref_chosen = minus.forward(&rc, mc, train)?;
-    let minus_ref_rejected = minus.forward(&rr, mr, train)?;
+    // Each discriminator scores its three groups in one stacked forward, with the power
+    // iterations and dropout masks of three successive calls in the authors' order.
+    let [plus_policy, plus_ref_chosen, plus_ref_rejected] =
+        three(plus.forward_each(&[(&pc, mc), (&rc, mc), (&rr, mr)], train)?)?;
+    let [minus_policy, minus_ref_chosen, minus_ref_rejected] =
+        three(minus.forward_each(&[(&pr, mr), (&rc, mc), (&rr, mr)], train)?)?;
     let scores = DiscriminatorScores {
         plus_policy,
         plus_ref_chosen,
@@ -83,6 +83,13 @@ pub fn discriminator_step(
         batch_means,
         baselines,
         losses,
+    })
+}
+
+/// The three scores of a three-input [`Discriminator::forward_each`].
+fn three(scores: Vec<Tensor>) -> Result<[Tensor; 3]> {
+    <[Tensor; 3]>::try_from(scores).map_err(|s| {
+        candle_core::Error::Msg(format!("expected 3 discriminator scores, got {}", s.len())).into()
     })
 }
 

@@ -71,6 +71,19 @@ impl PoolingMask {
         })
     }
 
+    /// The masks of several batches with the same sequence length, stacked along the batch.
+    pub fn cat(masks: &[PoolingMask]) -> Result<Self> {
+        let part = |f: fn(&PoolingMask) -> &Tensor| -> Result<Tensor> {
+            let parts: Vec<&Tensor> = masks.iter().map(f).collect();
+            Ok(Tensor::cat(&parts, 0)?)
+        };
+        Ok(PoolingMask {
+            attention_bias: part(|m| &m.attention_bias)?,
+            weights: part(|m| &m.weights)?,
+            counts: part(|m| &m.counts)?,
+        })
+    }
+
     /// Masked mean over positions of `x` `[B, T, W]` → `[B, W]`.
     pub fn pool(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.broadcast_mul(&self.weights)?

@@ -76,18 +76,50 @@ impl DropoutRng {
     /// Draws the next keep-mask of `len` elements: each is 1 with probability `1 − p`, else 0.
     pub fn keep_mask(&mut self, len: usize, p: f64) -> Vec<u8> {
         self.draws = self.draws.wrapping_add(1);
-        let start = mix(self.seed ^ mix(self.draws.wrapping_mul(GAMMA)));
-        let mut mask = vec![0u8; len];
+        let mut factors = vec![0f32; len];
+        self.fill_keep_factors(self.draws, &mut factors, p, 1.0);
+        factors.into_iter().map(|f| u8::from(f != 0.0)).collect()
+    }
+
+    /// Writes mask number `draw` (1 for the first mask drawn after [`DropoutRng::new`]) into `out`
+    /// as factors: `keep` where the mask keeps an element (probability `1 − p`), 0 elsewhere. Does
+    /// not advance the generator: the caller owns the numbering (see `ganpo::dropout`).
+    pub fn fill_keep_factors(&self, draw: u64, out: &mut [f32], p: f64, keep: f32) {
+        let start = mix(self.seed ^ mix(draw.wrapping_mul(GAMMA)));
+        // `unit(bits) ≥ p` ⟺ `bits >> 11 ≥ ⌈p · 2⁵³⌉`: the same decision in integers (both sides
+        // are exact), which keeps the loop free of float conversions.
+        let threshold = (p.clamp(0.0, 1.0) * (1u64 << 53) as f64).ceil() as u64;
         const CHUNK: usize = 1 << 16;
-        mask.par_chunks_mut(CHUNK)
+        out.par_chunks_mut(CHUNK)
             .enumerate()
             .for_each(|(c, chunk)| {
+                let first = (c * CHUNK) as u64;
                 for (j, m) in chunk.iter_mut().enumerate() {
-                    let i = (c * CHUNK + j) as u64;
+                    let i = first + j as u64;
                     let bits = mix(start.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
-                    *m = u8::from(unit(bits) >= p);
+                    *m = if bits >> 11 >= threshold { keep } else { 0.0 };
                 }
             });
-        mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer threshold decides exactly as `unit(bits) ≥ p` in f64 does.
+    #[test]
+    fn keep_factors_follow_the_uniform_draws() {
+        let rng = DropoutRng::new(11);
+        for p in [0.0, 1e-9, 0.1, 0.5, 0.999_999, 1.0] {
+            let mut out = vec![f32::NAN; 70_000];
+            rng.fill_keep_factors(3, &mut out, p, 2.5);
+            let start = mix(rng.seed ^ mix(3u64.wrapping_mul(GAMMA)));
+            for (i, &f) in out.iter().enumerate() {
+                let bits = mix(start.wrapping_add((i as u64 + 1).wrapping_mul(GAMMA)));
+                let want = if unit(bits) >= p { 2.5 } else { 0.0 };
+                assert_eq!(f, want, "p {p}, element {i}");
+            }
+        }
     }
 }
