@@ -37,7 +37,10 @@ impl<'a> DropoutDraws<'a> {
     /// total row count), as factors: `keep` where an element is kept, 0 where it is dropped.
     pub fn next(&mut self, len: usize, keep: f32) -> Result<Vec<f32>> {
         let total_rows: usize = self.rows.iter().sum();
-        if self.next_site >= self.sites_per_call || total_rows == 0 || len % total_rows != 0 {
+        if self.next_site >= self.sites_per_call
+            || total_rows == 0
+            || !len.is_multiple_of(total_rows)
+        {
             return Err(candle_core::Error::Msg(format!(
                 "dropout site {} of {} over {len} elements for {total_rows} rows",
                 self.next_site, self.sites_per_call
