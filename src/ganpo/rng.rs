@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's output finalizer (variant 13 of Stafford's mix).
+#[inline(always)]
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -94,11 +95,18 @@ impl DropoutRng {
             .enumerate()
             .for_each(|(c, chunk)| {
                 let first = (c * CHUNK) as u64;
-                for (j, m) in chunk.iter_mut().enumerate() {
-                    let i = first + j as u64;
-                    let bits = mix(start.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
-                    *m = if bits >> 11 >= threshold { keep } else { 0.0 };
-                }
+                // With AVX-512 the 64-bit multiplies of the hash vectorize too.
+                crate::kernels::simd::vectorized(
+                    #[inline(always)]
+                    || {
+                        for (j, m) in chunk.iter_mut().enumerate() {
+                            let i = first + j as u64;
+                            let bits =
+                                mix(start.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
+                            *m = if bits >> 11 >= threshold { keep } else { 0.0 };
+                        }
+                    },
+                )
             });
     }
 }

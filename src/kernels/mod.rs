@@ -24,6 +24,7 @@ mod lm_head;
 mod masked_scale;
 mod rms_norm;
 mod rope;
+pub(crate) mod simd;
 mod softmax;
 pub(crate) mod storage;
 mod sum_squares;
