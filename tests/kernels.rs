@@ -356,6 +356,86 @@ fn masked_scale_matches_composition_and_leaves_the_mask_without_gradient() {
     );
 }
 
+fn bits(t: &Tensor) -> Vec<u32> {
+    let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+    v.into_iter().map(f32::to_bits).collect()
+}
+
+/// A 0/1 dropout mask of `shape` keeping about 70 % of the elements.
+fn dropout_mask(shape: &[usize], seed: u64) -> Tensor {
+    let n = shape.iter().product();
+    let keep: Vec<f32> = values(n, seed, 1.0)
+        .iter()
+        .map(|&v| if v > -0.6 { 1.0 } else { 0.0 })
+        .collect();
+    Tensor::from_vec(keep, shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn gelu_with_dropout_matches_composition_and_the_unfused_ops_bit_for_bit() {
+    let x = tensor(&[6, 2053], 43, 5.0);
+    let mask = dropout_mask(&[6, 2053], 44);
+    let m64 = mask.to_dtype(DType::F64).unwrap();
+    check(
+        "gelu_erf_masked",
+        std::slice::from_ref(&x),
+        |t| kernels::gelu_erf_masked(&t[0], &mask, 1.0 / 0.9).unwrap(),
+        |t| {
+            kernels::masked_scale_composed(
+                &kernels::gelu_erf_composed(&t[0]).unwrap(),
+                &m64,
+                1.0 / 0.9,
+            )
+            .unwrap()
+        },
+        5e-6,
+    );
+    let (xa, xb) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&x).unwrap());
+    let fused = kernels::gelu_erf_masked(xa.as_tensor(), &mask, 1.0 / 0.9).unwrap();
+    let unfused = kernels::masked_scale(
+        &kernels::gelu_erf(xb.as_tensor()).unwrap(),
+        &mask,
+        1.0 / 0.9,
+    )
+    .unwrap();
+    let probe = tensor(fused.dims(), 45, 1.0);
+    let ga = (&fused * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gb = (&unfused * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(bits(&fused), bits(&unfused));
+    assert_eq!(
+        bits(ga.get(xa.as_tensor()).unwrap()),
+        bits(gb.get(xb.as_tensor()).unwrap())
+    );
+}
+
+#[test]
+fn residual_dropout_matches_composition_and_the_unfused_ops_bit_for_bit() {
+    let r = tensor(&[4, 3, 517], 46, 2.0);
+    let x = tensor(&[4, 3, 517], 47, 3.0);
+    let mask = dropout_mask(&[4, 3, 517], 48);
+    let m64 = mask.to_dtype(DType::F64).unwrap();
+    check(
+        "residual_masked_scale",
+        &[r.clone(), x.clone()],
+        |t| kernels::residual_masked_scale(&t[0], &t[1], &mask, 1.0 / 0.9).unwrap(),
+        |t| kernels::residual_masked_scale_composed(&t[0], &t[1], &m64, 1.0 / 0.9).unwrap(),
+        1e-6,
+    );
+    let unfused = (&r + kernels::masked_scale(&x, &mask, 1.0 / 0.9).unwrap()).unwrap();
+    let fused = kernels::residual_masked_scale(&r, &x, &mask, 1.0 / 0.9).unwrap();
+    assert_eq!(bits(&fused), bits(&unfused));
+}
+
 #[test]
 fn frozen_linear_matches_composition_and_gives_no_weight_gradient() {
     let x = tensor(&[3, 7, 37], 51, 2.0);

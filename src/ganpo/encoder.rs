@@ -5,8 +5,11 @@
 //! `x ← x + Dropout(W₂ Dropout(GELU(W₁ LayerNorm₂(x) + b₁)) + b₂)`,
 //!
 //! with dropout also on the attention probabilities, exact (erf) GELU and LayerNorm ε = 1e-5.
-//! LayerNorm, the masked softmax and GELU are our fused kernels with their own backward
-//! ([`crate::kernels`]): candle's fused `layer_norm` / `softmax_last_dim` drop gradients.
+//! LayerNorm, attention (with its dropout mask multiplied into the probabilities), GELU with the
+//! dropout after it, and each residual sum with the dropout before it are our fused kernels with
+//! their own backward ([`crate::kernels`]): candle's fused `layer_norm` / `softmax_last_dim` drop
+//! gradients, and each separate element-wise op would cost a full pass and, in backward, a zero
+//! fill and an addition.
 
 use candle_core::{DType, Tensor, Var};
 
@@ -84,13 +87,36 @@ impl EncoderLayer {
         let p = &self.params;
         let h = layer_norm(x, &p.norm1, mode)?;
         let h = self.self_attention(&h, attn_bias, mode, drops)?;
-        let x = (x + self.dropout(&h, mode, drops)?)?;
+        let x = self.residual_dropout(x, &h, mode, drops)?;
         let h = layer_norm(&x, &p.norm2, mode)?;
         let h = linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?;
-        let h = gelu(&h)?;
-        let h = self.dropout(&h, mode, drops)?;
+        let h = self.gelu_dropout(&h, mode, drops)?;
         let h = linear(&h, &p.linear2_weight, &p.linear2_bias, mode)?;
-        Ok((x + self.dropout(&h, mode, drops)?)?)
+        self.residual_dropout(&x, &h, mode, drops)
+    }
+
+    /// `x + Dropout(h)`, as one op in training mode.
+    fn residual_dropout(
+        &self,
+        x: &Tensor,
+        h: &Tensor,
+        mode: Mode,
+        drops: &mut DropoutDraws<'_>,
+    ) -> Result<Tensor> {
+        if !mode.is_training() || self.dropout == 0.0 {
+            return Ok((x + h)?);
+        }
+        let mask = self.draw_mask(h, h.shape().clone(), 1.0, drops)?;
+        kernels::residual_masked_scale(x, h, &mask, 1.0 / (1.0 - self.dropout))
+    }
+
+    /// `Dropout(GELU(h))`, as one op in training mode.
+    fn gelu_dropout(&self, h: &Tensor, mode: Mode, drops: &mut DropoutDraws<'_>) -> Result<Tensor> {
+        if !mode.is_training() || self.dropout == 0.0 {
+            return gelu(h);
+        }
+        let mask = self.draw_mask(h, h.shape().clone(), 1.0, drops)?;
+        kernels::gelu_erf_masked(h, &mask, 1.0 / (1.0 - self.dropout))
     }
 
     fn self_attention(
@@ -128,15 +154,6 @@ impl EncoderLayer {
         };
         let out = kernels::attention(&q, &k, &v, &bias, scale, keep.as_ref())?;
         linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
-    }
-
-    /// Inverted dropout (`x · mask / (1 − p)`) in training mode; identity otherwise or when p = 0.
-    fn dropout(&self, x: &Tensor, mode: Mode, drops: &mut DropoutDraws<'_>) -> Result<Tensor> {
-        if !mode.is_training() || self.dropout == 0.0 {
-            return Ok(x.clone());
-        }
-        let mask = self.draw_mask(x, x.shape().clone(), 1.0, drops)?;
-        kernels::masked_scale(x, &mask, 1.0 / (1.0 - self.dropout))
     }
 
     /// Inverted dropout's factors, 0 or `1 / (1 − p)`, of `shape` in `like`'s dtype and device.

@@ -1,11 +1,13 @@
 //! Exact (erf) GELU `x · Φ(x)` as one pass forward and one pass backward, with the exact slope
-//! `Φ(x) + x · φ(x)` (candle's `gelu_erf` backward truncates 1/√(2π); see `ganpo::gelu`).
+//! `Φ(x) + x · φ(x)` (candle's `gelu_erf` backward truncates 1/√(2π); see `ganpo::gelu`);
+//! optionally followed by inverted dropout in the same pass.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::glu::act_and_slope;
-use super::storage::contiguous_f32;
+use super::masked_scale::masked_scale_composed;
+use super::storage::{contiguous_f32, with_f32};
 use super::{fused, simd};
 use crate::Result;
 use crate::model::Activation;
@@ -16,9 +18,21 @@ const CHUNK: usize = 1 << 14;
 /// Exact GELU, element-wise.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if fused(&[x]) {
-        Ok(x.contiguous()?.apply_op1(Gelu)?)
+        Ok(x.contiguous()?.apply_op1(Gelu { dropout: None })?)
     } else {
         gelu_erf_composed(x)
+    }
+}
+
+/// `gelu(x) ⊙ mask · scale`: exact GELU followed by inverted dropout (`mask` ∈ {0, 1}, a constant,
+/// `scale = 1/(1 − p)`), bit for bit what [`gelu_erf`] then [`super::masked_scale`] give, in one
+/// pass each way and without the intermediate activation's gradient.
+pub fn gelu_erf_masked(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused(&[x, mask]) && x.dims() == mask.dims() {
+        let dropout = Some((mask.detach().contiguous()?, scale as f32));
+        Ok(x.contiguous()?.apply_op1(Gelu { dropout })?)
+    } else {
+        masked_scale_composed(&gelu_erf_composed(x)?, mask, scale)
     }
 }
 
@@ -36,7 +50,23 @@ fn gelu_and_slope(x: f32) -> (f32, f32) {
     act_and_slope(Activation::Gelu, x)
 }
 
-struct Gelu;
+/// The dropout applied after the activation: its mask (same shape) and scale.
+type Dropout = Option<(Tensor, f32)>;
+
+/// Runs `f` on the dropout mask's data (`None` without dropout).
+fn with_mask<R>(
+    dropout: &Dropout,
+    f: impl FnOnce(Option<(&[f32], f32)>) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    match dropout {
+        Some((mask, scale)) => with_f32(mask, "gelu dropout mask", |m| f(Some((m, *scale)))),
+        None => f(None),
+    }
+}
+
+struct Gelu {
+    dropout: Dropout,
+}
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
@@ -46,28 +76,48 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, "gelu input")?;
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, x)| {
-                simd::vectorized(
-                    #[inline(always)]
-                    || {
-                        for (o, &x) in o.iter_mut().zip(x) {
-                            *o = gelu_and_slope(x).0;
-                        }
-                    },
-                )
-            });
+        with_mask(&self.dropout, |dropout| {
+            let chunks = out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
+            match dropout {
+                None => chunks.for_each(|(o, x)| {
+                    simd::vectorized(
+                        #[inline(always)]
+                        || {
+                            for (o, &x) in o.iter_mut().zip(x) {
+                                *o = gelu_and_slope(x).0;
+                            }
+                        },
+                    )
+                }),
+                Some((m, s)) => chunks.zip(m.par_chunks(CHUNK)).for_each(|((o, x), m)| {
+                    simd::vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
+                                *o = gelu_and_slope(x).0 * m * s;
+                            }
+                        },
+                    )
+                }),
+            }
+            Ok(())
+        })?;
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+        let op = GeluGrad {
+            dropout: self.dropout.clone(),
+        };
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
     }
 }
 
-/// Backward of [`Gelu`]: `∂L/∂y ⊙ (Φ(x) + x φ(x))`.
-struct GeluGrad;
+/// Backward of [`Gelu`]: `∂L/∂y ⊙ (Φ(x) + x φ(x))`, with the incoming gradient first masked and
+/// scaled as the forward's output was (the order of the unfused ops' backward).
+struct GeluGrad {
+    dropout: Dropout,
+}
 
 impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {
@@ -87,18 +137,36 @@ impl CustomOp2 for GeluGrad {
             candle_core::bail!("gelu gradient: shapes {:?} vs {:?}", l1.shape(), l2.shape());
         }
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(o, (x, g))| {
-                simd::vectorized(
-                    #[inline(always)]
-                    || {
-                        for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                            *o = g * gelu_and_slope(x).1;
-                        }
-                    },
-                )
-            });
+        with_mask(&self.dropout, |dropout| {
+            let chunks = out
+                .par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)));
+            match dropout {
+                None => chunks.for_each(|(o, (x, g))| {
+                    simd::vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                                *o = g * gelu_and_slope(x).1;
+                            }
+                        },
+                    )
+                }),
+                Some((m, s)) => chunks
+                    .zip(m.par_chunks(CHUNK))
+                    .for_each(|((o, (x, g)), m)| {
+                        simd::vectorized(
+                            #[inline(always)]
+                            || {
+                                for (((o, &x), &g), &m) in o.iter_mut().zip(x).zip(g).zip(m) {
+                                    *o = g * m * s * gelu_and_slope(x).1;
+                                }
+                            },
+                        )
+                    }),
+            }
+            Ok(())
+        })?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -5,7 +5,7 @@
 //! accumulates a gradient for the constant mask (two more full-size passes and a zero fill),
 //! which nothing reads.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::fused;
@@ -80,5 +80,97 @@ impl CustomOp2 for MaskedScale {
             .contiguous()?
             .apply_op2_no_bwd(mask, &MaskedScale { scale: self.scale })?;
         Ok((Some(dx), None))
+    }
+}
+
+/// `residual + x ⊙ mask · scale`: a residual connection around inverted dropout, as one op.
+/// Differentiable in `residual` (the gradient passes through) and `x`; `mask` is a constant.
+///
+/// Composed, the sum is another op whose backward adds the incoming gradient into two fresh zero
+/// tensors; here the residual's gradient is the incoming gradient itself, and the values equal
+/// the composition's bit for bit (the same `x · m · s` is added).
+pub fn residual_masked_scale(
+    residual: &Tensor,
+    x: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+) -> Result<Tensor> {
+    if fused(&[residual, x, mask]) && x.dims() == mask.dims() && residual.dims() == x.dims() {
+        Ok(residual.contiguous()?.apply_op3(
+            &x.contiguous()?,
+            &mask.detach().contiguous()?,
+            ResidualMaskedScale { scale },
+        )?)
+    } else {
+        residual_masked_scale_composed(residual, x, mask, scale)
+    }
+}
+
+/// The same function from differentiable candle primitives.
+pub fn residual_masked_scale_composed(
+    residual: &Tensor,
+    x: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+) -> Result<Tensor> {
+    Ok((residual + masked_scale_composed(x, mask, scale)?)?)
+}
+
+struct ResidualMaskedScale {
+    scale: f64,
+}
+
+impl CustomOp3 for ResidualMaskedScale {
+    fn name(&self) -> &'static str {
+        "fused-residual-masked-scale"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let r = contiguous_f32(s1, l1, "residual")?;
+        let x = contiguous_f32(s2, l2, "masked-scale input")?;
+        let m = contiguous_f32(s3, l3, "masked-scale mask")?;
+        if x.len() != m.len() || r.len() != x.len() {
+            candle_core::bail!(
+                "residual masked-scale: {:?} + {:?} with mask {:?}",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        let s = self.scale as f32;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(
+                r.par_chunks(CHUNK)
+                    .zip(x.par_chunks(CHUNK).zip(m.par_chunks(CHUNK))),
+            )
+            .for_each(|(o, (r, (x, m)))| {
+                for (((o, &r), &x), &m) in o.iter_mut().zip(r).zip(x).zip(m) {
+                    *o = r + x * m * s;
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _residual: &Tensor,
+        _x: &Tensor,
+        mask: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = grad
+            .contiguous()?
+            .apply_op2_no_bwd(mask, &MaskedScale { scale: self.scale })?;
+        Ok((Some(grad.clone()), Some(dx), None))
     }
 }

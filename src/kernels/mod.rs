@@ -34,13 +34,15 @@ pub(crate) mod vexp;
 pub use adamw::{AdamWStep, adamw_step};
 pub use attention::{attention, attention_composed, grouped_attention_composed};
 pub use frozen_linear::{frozen_linear, frozen_linear_composed};
-pub use gelu::{gelu_erf, gelu_erf_composed};
+pub use gelu::{gelu_erf, gelu_erf_composed, gelu_erf_masked};
 pub use glu::{gated_activation, gated_activation_composed};
 pub use layer_norm::{layer_norm, layer_norm_composed};
 pub use linear::{linear, linear_composed};
 pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
-pub use masked_scale::{masked_scale, masked_scale_composed};
+pub use masked_scale::{
+    masked_scale, masked_scale_composed, residual_masked_scale, residual_masked_scale_composed,
+};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
 pub use softmax::{masked_softmax, masked_softmax_composed};
