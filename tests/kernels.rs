@@ -551,6 +551,52 @@ fn attention_matches_composition_with_grouped_heads_and_padding() {
 }
 
 #[test]
+fn packed_attention_matches_composition_with_padding_and_dropout() {
+    // (batch, heads, len, head_dim): more rows than one forward block (64), and a small case.
+    for (case, &(b, h, t, d)) in [(2, 3, 70, 8), (2, 4, 5, 4)].iter().enumerate() {
+        let qkv = tensor(&[b, t, 3 * h * d], 60 + case as u64, 1.5);
+        let mask = attention_mask(b, t, t);
+        let dropped: Vec<f32> = values(b * h * t * t, 70 + case as u64, 1.0)
+            .iter()
+            .map(|&u| if u < -0.5 { 0.0 } else { 1.0 / 0.75 })
+            .collect();
+        let dropout = Tensor::from_vec(dropped, (b, h, t, t), &Device::Cpu).unwrap();
+        for keep in [None, Some(&dropout)] {
+            check(
+                &format!(
+                    "packed attention {:?}, dropout {}",
+                    (b, h, t, d),
+                    keep.is_some()
+                ),
+                std::slice::from_ref(&qkv),
+                |x| kernels::packed_attention(&x[0], h, &mask, 0.35, keep).unwrap(),
+                |x| {
+                    // The composition reads q, k and v as three separate [b, h, t, d] tensors.
+                    let split = |i: usize| {
+                        x[0].narrow(2, i * h * d, h * d)
+                            .unwrap()
+                            .reshape((b, t, h, d))
+                            .unwrap()
+                            .transpose(1, 2)
+                            .unwrap()
+                            .contiguous()
+                            .unwrap()
+                    };
+                    let m = mask.to_dtype(x[0].dtype()).unwrap();
+                    let keep = keep.map(|k| k.to_dtype(x[0].dtype()).unwrap());
+                    let (q, k, v) = (split(0), split(1), split(2));
+                    kernels::attention_composed(&q, &k, &v, &m, 0.35, keep.as_ref()).unwrap()
+                },
+                2e-5,
+            );
+        }
+    }
+    let qkv = tensor(&[1, 4, 3 * 2 * 4 + 1], 80, 1.0);
+    let err = kernels::packed_attention(&qkv, 2, &attention_mask(1, 4, 4), 1.0, None).unwrap_err();
+    assert!(err.to_string().contains("heads"), "{err}");
+}
+
+#[test]
 fn attention_rejects_mismatched_heads_and_masks() {
     let q = tensor(&[1, 3, 4, 8], 1, 1.0);
     let k = tensor(&[1, 2, 4, 8], 2, 1.0);

@@ -129,30 +129,18 @@ impl EncoderLayer {
         let p = &self.params;
         let (b, t, w) = x.dims3()?;
         let hd = w / self.heads;
-        // q, k and v as three products with row blocks of the packed in-projection: slicing the
-        // packed [B, T, 3w] output instead would make each slice's backward a zero-padded
-        // full-size gradient.
-        let split = |i: usize| -> Result<Tensor> {
-            let weight = p.in_proj_weight.as_tensor().narrow(0, i * w, w)?;
-            let bias = p.in_proj_bias.as_tensor().narrow(0, i * w, w)?;
-            let y = match mode {
-                Mode::Frozen => kernels::frozen_linear(x, &weight, Some(&bias))?,
-                Mode::Train | Mode::Eval => kernels::linear(x, &weight, Some(&bias))?,
-            };
-            Ok(y.reshape((b, t, self.heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        // One product with the packed in-projection gives each position's q, k and v side by
+        // side; the attention op reads the heads in place and returns one packed gradient.
+        let qkv = linear(x, &p.in_proj_weight, &p.in_proj_bias, mode)?;
         let bias = attn_bias.broadcast_as((b, 1, t, t))?;
         let scale = 1.0 / (hd as f64).sqrt();
         // Dropout on the attention probabilities (training mode) as a mask the fused attention
         // multiplies in, drawn at the same point of the random stream as a separate dropout.
         let keep = match mode.is_training() && self.dropout > 0.0 {
-            true => Some(self.keep_mask(&q, (b, self.heads, t, t), drops)?),
+            true => Some(self.keep_mask(&qkv, (b, self.heads, t, t), drops)?),
             false => None,
         };
-        let out = kernels::attention(&q, &k, &v, &bias, scale, keep.as_ref())?;
+        let out = kernels::packed_attention(&qkv, self.heads, &bias, scale, keep.as_ref())?;
         linear(&out, &p.out_proj_weight, &p.out_proj_bias, mode)
     }
 

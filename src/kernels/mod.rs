@@ -32,7 +32,7 @@ pub(crate) mod verf;
 pub(crate) mod vexp;
 
 pub use adamw::{AdamWStep, adamw_step};
-pub use attention::{attention, attention_composed, grouped_attention_composed};
+pub use attention::{attention, attention_composed, grouped_attention_composed, packed_attention};
 pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed, gelu_erf_masked};
 pub use glu::{gated_activation, gated_activation_composed};

@@ -1,0 +1,191 @@
+//! The attention op's forward and backward loops over heads, for either input layout ([`Heads`]).
+
+use rayon::prelude::*;
+
+use super::super::gemm::{MatRef, matmul_into};
+use super::super::softmax::softmax_row;
+use super::super::vexp;
+use super::heads::Heads;
+
+/// Query rows per forward task: enough for an efficient product, small enough to balance.
+const QUERY_BLOCK: usize = 64;
+
+/// Shapes of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dims {
+    pub batch: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub q_len: usize,
+    pub k_len: usize,
+    pub head_dim: usize,
+}
+
+/// The constant inputs: additive mask `[batch, 1, q_len, k_len]`, optional dropout factors
+/// `[batch, heads, q_len, k_len]`, and the score scale.
+#[derive(Clone, Copy)]
+pub(super) struct Constants<'a> {
+    pub mask: &'a [f32],
+    pub keep: Option<&'a [f32]>,
+    pub scale: f32,
+}
+
+/// The output `[batch, q_len, heads · head_dim]` and, per query row and head, `[max, 1 / Σ exp]`
+/// of the masked scaled scores (`[batch, q_len, heads, 2]`).
+pub(super) fn forward(
+    q: Heads<'_>,
+    k: Heads<'_>,
+    v: Heads<'_>,
+    dims: Dims,
+    c: Constants<'_>,
+) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+    let Dims {
+        batch: b,
+        heads: h,
+        kv_heads: kv,
+        q_len: t,
+        k_len: s,
+        head_dim: d,
+    } = dims;
+    let (group, row_len) = (h / kv, h * d);
+    let mut out = vec![0f32; b * t * row_len];
+    let mut stats = vec![0f32; b * t * h * 2];
+    out.par_chunks_mut(t * row_len)
+        .zip(stats.par_chunks_mut(t * h * 2))
+        .enumerate()
+        .try_for_each(|(bi, (out, stats))| {
+            out.par_chunks_mut(QUERY_BLOCK * row_len)
+                .zip(stats.par_chunks_mut(QUERY_BLOCK * h * 2))
+                .enumerate()
+                .try_for_each(|(block, (out, stats))| {
+                    let (r0, m) = (block * QUERY_BLOCK, out.len() / row_len);
+                    let mut p = vec![0f32; m * s];
+                    for head in 0..h {
+                        let qm = q.rows(bi, head, r0, m);
+                        let km = k.rows(bi, head / group, 0, s);
+                        let vm = v.rows(bi, head / group, 0, s);
+                        matmul_into(&mut p, s, qm, km.t(), false, 1)?;
+                        for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                            let mask_at = (bi * t + r0 + i) * s;
+                            let (max, inv) =
+                                softmax_row(row, &c.mask[mask_at..mask_at + s], c.scale);
+                            stats[(i * h + head) * 2] = max;
+                            stats[(i * h + head) * 2 + 1] = inv;
+                            if let Some(keep) = c.keep {
+                                let at = ((bi * h + head) * t + r0 + i) * s;
+                                scale_row(row, &keep[at..at + s]);
+                            }
+                        }
+                        let pm = MatRef::row_major(&p, m, s);
+                        matmul_into(&mut out[head * d..], row_len, pm, vm, false, 1)?;
+                    }
+                    Ok::<(), candle_core::Error>(())
+                })
+        })?;
+    Ok((out, stats))
+}
+
+/// The gradients of queries, keys and values, in the separate layout and concatenated flat in
+/// that order, from the output gradient `g` and output `o` (`[batch, q_len, heads · head_dim]`).
+pub(super) fn backward(
+    (q, k, v): (Heads<'_>, Heads<'_>, Heads<'_>),
+    (g, o): (&[f32], &[f32]),
+    dims: Dims,
+    c: Constants<'_>,
+    stats: &[f32],
+) -> candle_core::Result<Vec<f32>> {
+    let Dims {
+        batch: b,
+        heads: h,
+        kv_heads: kv,
+        q_len: t,
+        k_len: s,
+        head_dim: d,
+    } = dims;
+    let (group, row_len, scale) = (h / kv, h * d, c.scale);
+    let (q_size, kv_size) = (b * h * t * d, b * kv * s * d);
+    let mut grads = vec![0f32; q_size + 2 * kv_size];
+    let (dq, dkv) = grads.split_at_mut(q_size);
+    let (dk, dv) = dkv.split_at_mut(kv_size);
+    // One task per (batch, key/value head): it owns that head's key and value gradients and the
+    // query gradients of its group.
+    dq.par_chunks_mut(group * t * d)
+        .zip(dk.par_chunks_mut(s * d).zip(dv.par_chunks_mut(s * d)))
+        .enumerate()
+        .try_for_each(|(task, (dq, (dk, dv)))| {
+            let (bi, kv_head) = (task / kv, task % kv);
+            let km = k.rows(bi, kv_head, 0, s);
+            let vm = v.rows(bi, kv_head, 0, s);
+            let batch_rows = bi * t * row_len..(bi + 1) * t * row_len;
+            let (mut p, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
+            let mut kept = vec![0f32; if c.keep.is_some() { t * s } else { 0 }];
+            for (j, dq) in dq.chunks_exact_mut(t * d).enumerate() {
+                let head = kv_head * group + j;
+                let qm = q.rows(bi, head, 0, t);
+                // This head's columns of the batch row's output gradient.
+                let gm = MatRef {
+                    data: &g[batch_rows.clone()][head * d..],
+                    rows: t,
+                    cols: d,
+                    row_stride: row_len,
+                    col_stride: 1,
+                };
+                matmul_into(&mut p, s, qm, km.t(), false, 1)?;
+                for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                    let at = ((bi * t + i) * h + head) * 2;
+                    let mask_at = (bi * t + i) * s;
+                    let (max, inv) = (stats[at], stats[at + 1]);
+                    probs_row(row, &c.mask[mask_at..mask_at + s], scale, max, inv);
+                }
+                // With dropout the values were weighted by p ⊙ keep, and the probabilities'
+                // gradient is keep ⊙ (g vᵀ).
+                let keep = c.keep.map(|k| &k[(bi * h + head) * t * s..][..t * s]);
+                let weights = match keep {
+                    Some(keep) => {
+                        for ((w, &p), &k) in kept.iter_mut().zip(&p).zip(keep) {
+                            *w = p * k;
+                        }
+                        &kept
+                    }
+                    None => &p,
+                };
+                let wm = MatRef::row_major(weights, t, s);
+                matmul_into(dv, d, wm.t(), gm, true, 1)?;
+                matmul_into(&mut ds, s, gm, vm.t(), false, 1)?;
+                if let Some(keep) = keep {
+                    scale_row(&mut ds, keep);
+                }
+                // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
+                for (i, (ds, p)) in ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate() {
+                    let at = (bi * t + i) * row_len + head * d;
+                    let dot: f32 = g[at..at + d]
+                        .iter()
+                        .zip(&o[at..at + d])
+                        .map(|(g, o)| g * o)
+                        .sum();
+                    for (ds, &p) in ds.iter_mut().zip(p) {
+                        *ds = scale * p * (*ds - dot);
+                    }
+                }
+                let dsm = MatRef::row_major(&ds, t, s);
+                matmul_into(dq, d, dsm, km, false, 1)?;
+                matmul_into(dk, d, dsm.t(), qm, true, 1)?;
+            }
+            Ok::<(), candle_core::Error>(())
+        })?;
+    Ok(grads)
+}
+
+/// Rebuilds a row of probabilities in place from its scores and saved statistics.
+fn probs_row(row: &mut [f32], mask: &[f32], scale: f32, max: f32, inv: f32) {
+    for (z, &m) in row.iter_mut().zip(mask) {
+        *z = vexp::exp(*z * scale + m - max) * inv;
+    }
+}
+
+/// `row ⊙= factors`.
+fn scale_row(row: &mut [f32], factors: &[f32]) {
+    for (x, &f) in row.iter_mut().zip(factors) {
+        *x *= f;
+    }
+}

@@ -1,0 +1,308 @@
+//! The attention op and its backward as candle custom ops: three inputs (separate q, k, v) or one
+//! (the packed output of a fused projection).
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::super::storage::{contiguous_f32, with_f32};
+use super::compute::{self, Constants, Dims};
+use super::heads::Heads;
+use crate::Result;
+
+/// How the op's queries, keys and values arrive.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Layout {
+    /// Three inputs, `[batch, heads, q_len, dim]` and `[batch, kv_heads, k_len, dim]` twice.
+    Separate,
+    /// One input `[batch, len, 3 · heads · dim]`: q, k, v side by side in each row.
+    Packed {
+        /// Query (and key/value) heads.
+        heads: usize,
+    },
+}
+
+/// Per query row and head, `[max, 1 / Σ exp(z − max)]` of the masked, scaled scores `z`, laid out
+/// `[batch, q_len, heads, 2]`: enough to rebuild the probabilities from `q kᵀ` in backward.
+type RowStats = Arc<Vec<f32>>;
+
+/// The three head views and the shapes of one call.
+type Views<'a> = (Heads<'a>, Heads<'a>, Heads<'a>, Dims);
+
+pub(super) struct Attention {
+    layout: Layout,
+    mask: Tensor,
+    keep: Option<Tensor>,
+    scale: f32,
+    /// Whether to keep the row statistics (only when some input needs a gradient).
+    save: bool,
+    stats: Mutex<Option<RowStats>>,
+}
+
+impl Attention {
+    pub fn new(
+        layout: Layout,
+        mask: &Tensor,
+        keep: Option<&Tensor>,
+        scale: f64,
+        save: bool,
+    ) -> Result<Self> {
+        Ok(Attention {
+            layout,
+            mask: mask.contiguous()?,
+            keep: keep.map(|keep| keep.detach().contiguous()).transpose()?,
+            scale: scale as f32,
+            save,
+            stats: Mutex::new(None),
+        })
+    }
+
+    fn run(&self, (q, k, v, dims): Views<'_>) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (out, stats) = with_constants(&self.mask, self.keep.as_ref(), self.scale, |c| {
+            compute::forward(q, k, v, dims, c)
+        })?;
+        if self.save {
+            *self.stats.lock().map_err(|_| poisoned())? = Some(Arc::new(stats));
+        }
+        let shape = Shape::from((dims.batch, dims.q_len, dims.heads * dims.head_dim));
+        Ok((CpuStorage::F32(out), shape))
+    }
+
+    fn grad_op(&self, out: &Tensor, grad: &Tensor) -> candle_core::Result<AttentionGrad> {
+        let stats = self.stats.lock().map_err(|_| poisoned())?.clone();
+        let Some(stats) = stats else {
+            candle_core::bail!("fused attention: backward without the forward's row statistics")
+        };
+        Ok(AttentionGrad {
+            layout: self.layout,
+            grad: grad.contiguous()?,
+            out: out.contiguous()?,
+            mask: self.mask.clone(),
+            keep: self.keep.clone(),
+            scale: self.scale,
+            stats,
+        })
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run(separate((s1, l1), (s2, l2), (s3, l3))?)
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grads = q.apply_op3_no_bwd(k, v, &self.grad_op(out, grad)?)?;
+        let (nq, nk) = (q.elem_count(), k.elem_count());
+        Ok((
+            Some(grads.narrow(0, 0, nq)?.reshape(q.shape())?),
+            Some(grads.narrow(0, nq, nk)?.reshape(k.shape())?),
+            Some(grads.narrow(0, nq + nk, nk)?.reshape(v.shape())?),
+        ))
+    }
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-packed-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run(packed(s, l, self.layout)?)
+    }
+
+    fn bwd(
+        &self,
+        qkv: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(qkv.apply_op1_no_bwd(&self.grad_op(out, grad)?)?))
+    }
+}
+
+/// The gradients of queries, keys and values: flat and concatenated (separate layout), or packed
+/// as the input was.
+struct AttentionGrad {
+    layout: Layout,
+    grad: Tensor,
+    out: Tensor,
+    mask: Tensor,
+    keep: Option<Tensor>,
+    scale: f32,
+    stats: RowStats,
+}
+
+impl AttentionGrad {
+    fn run(&self, (q, k, v, dims): Views<'_>) -> candle_core::Result<Vec<f32>> {
+        with_f32(&self.grad, "attention output gradient", |g| {
+            with_f32(&self.out, "attention output", |o| {
+                with_constants(&self.mask, self.keep.as_ref(), self.scale, |c| {
+                    compute::backward((q, k, v), (g, o), dims, c, &self.stats)
+                })
+            })
+        })
+    }
+}
+
+impl CustomOp3 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let grads = self.run(separate((s1, l1), (s2, l2), (s3, l3))?)?;
+        let n = grads.len();
+        Ok((CpuStorage::F32(grads), Shape::from(n)))
+    }
+}
+
+impl CustomOp1 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-packed-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let views = packed(s, l, self.layout)?;
+        let dims = views.3;
+        let grads = self.run(views)?;
+        // [dq | dk | dv], each [batch, heads, len, dim], into rows of [batch, len, 3 · heads · dim].
+        let (h, t, d) = (dims.heads, dims.q_len, dims.head_dim);
+        let part = dims.batch * h * t * d;
+        let mut out = vec![0f32; 3 * part];
+        out.par_chunks_mut(3 * h * d)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (bi, i) = (row / t, row % t);
+                for (p, dst) in dst.chunks_exact_mut(h * d).enumerate() {
+                    for (head, dst) in dst.chunks_exact_mut(d).enumerate() {
+                        let at = p * part + ((bi * h + head) * t + i) * d;
+                        dst.copy_from_slice(&grads[at..at + d]);
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+/// Head views of three separate inputs.
+fn separate<'a>(
+    (s1, l1): (&'a CpuStorage, &candle_core::Layout),
+    (s2, l2): (&'a CpuStorage, &candle_core::Layout),
+    (s3, l3): (&'a CpuStorage, &candle_core::Layout),
+) -> candle_core::Result<Views<'a>> {
+    let (batch, heads, q_len, head_dim) = l1.shape().dims4()?;
+    let (_, kv_heads, k_len, _) = l2.shape().dims4()?;
+    let view = |data, heads, len| Heads {
+        data,
+        heads,
+        len,
+        dim: head_dim,
+        packed: None,
+    };
+    Ok((
+        view(contiguous_f32(s1, l1, "attention queries")?, heads, q_len),
+        view(contiguous_f32(s2, l2, "attention keys")?, kv_heads, k_len),
+        view(contiguous_f32(s3, l3, "attention values")?, kv_heads, k_len),
+        Dims {
+            batch,
+            heads,
+            kv_heads,
+            q_len,
+            k_len,
+            head_dim,
+        },
+    ))
+}
+
+/// Head views of one packed `[batch, len, 3 · heads · dim]` input.
+fn packed<'a>(
+    s: &'a CpuStorage,
+    l: &candle_core::Layout,
+    layout: Layout,
+) -> candle_core::Result<Views<'a>> {
+    let Layout::Packed { heads } = layout else {
+        candle_core::bail!("fused attention: one input needs the packed layout")
+    };
+    let (batch, len, row) = l.shape().dims3()?;
+    let data = contiguous_f32(s, l, "attention q/k/v")?;
+    let head_dim = row / (3 * heads);
+    let view = |part: usize| Heads {
+        data,
+        heads,
+        len,
+        dim: head_dim,
+        packed: Some((row, part * heads * head_dim)),
+    };
+    let dims = Dims {
+        batch,
+        heads,
+        kv_heads: heads,
+        q_len: len,
+        k_len: len,
+        head_dim,
+    };
+    Ok((view(0), view(1), view(2), dims))
+}
+
+/// Runs `f` on the mask's and dropout factors' data.
+fn with_constants<R>(
+    mask: &Tensor,
+    keep: Option<&Tensor>,
+    scale: f32,
+    f: impl FnOnce(Constants<'_>) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    with_f32(mask, "attention mask", |mask| match keep {
+        Some(keep) => with_f32(keep, "attention dropout mask", |keep| {
+            f(Constants {
+                mask,
+                keep: Some(keep),
+                scale,
+            })
+        }),
+        None => f(Constants {
+            mask,
+            keep: None,
+            scale,
+        }),
+    })
+}
+
+fn poisoned() -> candle_core::Error {
+    candle_core::Error::Msg("fused attention: a thread panicked holding the row statistics".into())
+}
