@@ -8,6 +8,7 @@
 
 use super::rng::DropoutRng;
 use crate::Result;
+use crate::kernels::buffer;
 
 /// Mask numbering and placement for the `calls` inputs of one (possibly concatenated) forward.
 #[derive(Debug)]
@@ -48,7 +49,7 @@ impl<'a> DropoutDraws<'a> {
             .into());
         }
         let per_row = len / total_rows;
-        let mut out = vec![0f32; len];
+        let mut out = buffer::uninit(len);
         let mut offset = 0;
         for (c, &rows) in self.rows.iter().enumerate() {
             let draw = self.rng.draws + c as u64 * self.sites_per_call + self.next_site + 1;
@@ -57,7 +58,9 @@ impl<'a> DropoutDraws<'a> {
             offset += rows * per_row;
         }
         self.next_site += 1;
-        Ok(out)
+        // SAFETY: the parts cover `out` (the rows sum to `total_rows`, `len = total_rows ·
+        // per_row`), and `fill_keep_factors` writes every slot of its part.
+        Ok(unsafe { buffer::assume_init(out) })
     }
 
     /// Advances the generator past every mask of these calls; an error if the forward used a

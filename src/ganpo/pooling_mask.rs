@@ -18,7 +18,7 @@ const MASKED: f64 = -1.0e30;
 pub struct PoolingMask {
     /// `[B, 1, 1, T]`: 0 for attended keys, a large negative number for masked ones.
     pub attention_bias: Tensor,
-    /// `[B, T, 1]`: 1 for pooled positions, 0 elsewhere.
+    /// `[B, 1, T]`: 1 for pooled positions, 0 elsewhere.
     pub weights: Tensor,
     /// `[B, 1]`: the number of pooled positions of each sequence.
     pub counts: Tensor,
@@ -66,7 +66,7 @@ impl PoolingMask {
         };
         Ok(PoolingMask {
             attention_bias: make(bias, &[batch, 1, 1, seq])?,
-            weights: make(weights, &[batch, seq, 1])?,
+            weights: make(weights, &[batch, 1, seq])?,
             counts: make(counts, &[batch, 1])?,
         })
     }
@@ -84,10 +84,14 @@ impl PoolingMask {
         })
     }
 
-    /// Masked mean over positions of `x` `[B, T, W]` → `[B, W]`.
+    /// Masked mean over positions of `x` `[B, T, W]` → `[B, W]`: the weights `[B, 1, T]` times `x`,
+    /// one product per sequence (a broadcast multiply and sum would keep a `[B, T, W]` product for
+    /// the backward pass and reduce it again there, on one thread).
     pub fn pool(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.broadcast_mul(&self.weights)?
-            .sum(1)?
+        Ok(self
+            .weights
+            .matmul(x)?
+            .squeeze(1)?
             .broadcast_div(&self.counts)?)
     }
 }

@@ -6,6 +6,8 @@
 //! parallel with identical results on any thread count, and the whole dropout state is two integers
 //! that go into checkpoints. Nothing here touches a global RNG.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -77,15 +79,31 @@ impl DropoutRng {
     /// Draws the next keep-mask of `len` elements: each is 1 with probability `1 − p`, else 0.
     pub fn keep_mask(&mut self, len: usize, p: f64) -> Vec<u8> {
         self.draws = self.draws.wrapping_add(1);
-        let mut factors = vec![0f32; len];
-        self.fill_keep_factors(self.draws, &mut factors, p, 1.0);
-        factors.into_iter().map(|f| u8::from(f != 0.0)).collect()
+        self.keep_factors(self.draws, len, p, 1.0)
+            .into_iter()
+            .map(|f| u8::from(f != 0.0))
+            .collect()
+    }
+
+    /// Mask number `draw` of `len` elements as factors (see [`DropoutRng::fill_keep_factors`]).
+    pub(crate) fn keep_factors(&self, draw: u64, len: usize, p: f64, keep: f32) -> Vec<f32> {
+        let mut out = crate::kernels::buffer::uninit(len);
+        self.fill_keep_factors(draw, &mut out, p, keep);
+        // SAFETY: `fill_keep_factors` writes every slot.
+        unsafe { crate::kernels::buffer::assume_init(out) }
     }
 
     /// Writes mask number `draw` (1 for the first mask drawn after [`DropoutRng::new`]) into `out`
     /// as factors: `keep` where the mask keeps an element (probability `1 − p`), 0 elsewhere. Does
-    /// not advance the generator: the caller owns the numbering (see `ganpo::dropout`).
-    pub fn fill_keep_factors(&self, draw: u64, out: &mut [f32], p: f64, keep: f32) {
+    /// not advance the generator: the caller owns the numbering (see `ganpo::dropout`). Writes
+    /// every slot of `out`.
+    pub(crate) fn fill_keep_factors(
+        &self,
+        draw: u64,
+        out: &mut [MaybeUninit<f32>],
+        p: f64,
+        keep: f32,
+    ) {
         let start = mix(self.seed ^ mix(draw.wrapping_mul(GAMMA)));
         // `unit(bits) ≥ p` ⟺ `bits >> 11 ≥ ⌈p · 2⁵³⌉`: the same decision in integers (both sides
         // are exact), which keeps the loop free of float conversions.
@@ -103,7 +121,7 @@ impl DropoutRng {
                             let i = first + j as u64;
                             let bits =
                                 mix(start.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)));
-                            *m = if bits >> 11 >= threshold { keep } else { 0.0 };
+                            m.write(if bits >> 11 >= threshold { keep } else { 0.0 });
                         }
                     },
                 )
@@ -120,8 +138,7 @@ mod tests {
     fn keep_factors_follow_the_uniform_draws() {
         let rng = DropoutRng::new(11);
         for p in [0.0, 1e-9, 0.1, 0.5, 0.999_999, 1.0] {
-            let mut out = vec![f32::NAN; 70_000];
-            rng.fill_keep_factors(3, &mut out, p, 2.5);
+            let out = rng.keep_factors(3, 70_000, p, 2.5);
             let start = mix(rng.seed ^ mix(3u64.wrapping_mul(GAMMA)));
             for (i, &f) in out.iter().enumerate() {
                 let bits = mix(start.wrapping_add((i as u64 + 1).wrapping_mul(GAMMA)));

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::glu::act_and_slope;
 use super::masked_scale::masked_scale_composed;
 use super::storage::{contiguous_f32, with_f32};
-use super::{fused, simd};
+use super::{buffer, fused, simd};
 use crate::Result;
 use crate::model::Activation;
 
@@ -75,7 +75,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, "gelu input")?;
-        let mut out = vec![0f32; x.len()];
+        let mut out = buffer::uninit(x.len());
         with_mask(&self.dropout, |dropout| {
             let chunks = out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
             match dropout {
@@ -84,7 +84,7 @@ impl CustomOp1 for Gelu {
                         #[inline(always)]
                         || {
                             for (o, &x) in o.iter_mut().zip(x) {
-                                *o = gelu_and_slope(x).0;
+                                o.write(gelu_and_slope(x).0);
                             }
                         },
                     )
@@ -94,7 +94,7 @@ impl CustomOp1 for Gelu {
                         #[inline(always)]
                         || {
                             for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
-                                *o = gelu_and_slope(x).0 * m * s;
+                                o.write(gelu_and_slope(x).0 * m * s);
                             }
                         },
                     )
@@ -102,6 +102,8 @@ impl CustomOp1 for Gelu {
             }
             Ok(())
         })?;
+        // SAFETY: the chunks cover `out` and every loop writes each slot of its chunk.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -136,7 +138,7 @@ impl CustomOp2 for GeluGrad {
         if g.len() != x.len() {
             candle_core::bail!("gelu gradient: shapes {:?} vs {:?}", l1.shape(), l2.shape());
         }
-        let mut out = vec![0f32; x.len()];
+        let mut out = buffer::uninit(x.len());
         with_mask(&self.dropout, |dropout| {
             let chunks = out
                 .par_chunks_mut(CHUNK)
@@ -147,7 +149,7 @@ impl CustomOp2 for GeluGrad {
                         #[inline(always)]
                         || {
                             for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                                *o = g * gelu_and_slope(x).1;
+                                o.write(g * gelu_and_slope(x).1);
                             }
                         },
                     )
@@ -159,7 +161,7 @@ impl CustomOp2 for GeluGrad {
                             #[inline(always)]
                             || {
                                 for (((o, &x), &g), &m) in o.iter_mut().zip(x).zip(g).zip(m) {
-                                    *o = g * m * s * gelu_and_slope(x).1;
+                                    o.write(g * m * s * gelu_and_slope(x).1);
                                 }
                             },
                         )
@@ -167,6 +169,8 @@ impl CustomOp2 for GeluGrad {
             }
             Ok(())
         })?;
+        // SAFETY: the chunks cover `out` and every loop writes each slot of its chunk.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -79,20 +79,77 @@ pub(crate) fn matmul_into(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    // SAFETY: every index the kernel touches was bounds-checked above (`fits` for the inputs;
+    // rows `i < m` of `n ≤ dst_row_stride` elements at `i · dst_row_stride` for `dst`); `dst` is
+    // exclusively borrowed and does not alias `a` or `b` (shared borrows).
+    unsafe { gemm_raw(dst.as_mut_ptr(), dst_row_stride, a, b, accumulate, threads) };
+    Ok(())
+}
+
+/// `a · b` as a new row-major `a.rows × b.cols` buffer (every rayon thread), written by the
+/// kernel without zero-filling it first when the product takes the `gemm` crate's blocked path,
+/// which stores its results without reading the destination when not accumulating. (Its small-
+/// and thin-matrix paths get a zeroed buffer: they are cheap, and not all of them are
+/// write-only.)
+pub(crate) fn matmul_new(a: MatRef<'_>, b: MatRef<'_>) -> candle_core::Result<Vec<f32>> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k || !a.fits() || !b.fits() {
+        candle_core::bail!(
+            "matmul: [{m}, {k}] × [{}, {n}] (or a view out of bounds)",
+            b.rows
+        );
+    }
+    if m < 2 || n < 2 || k < 3 || m * n <= 256 {
+        let mut out = vec![0f32; m * n];
+        matmul(&mut out, a, b, false)?;
+        return Ok(out);
+    }
+    let mut out = super::buffer::uninit(m * n);
+    // SAFETY: the operands were bounds-checked above and `out` holds the m × n result with row
+    // stride n, aliasing neither operand. With `accumulate` off and m, n ≥ 2, k ≥ 3, m · n > 256,
+    // the `gemm` crate takes its blocked path, whose micro-kernels store α = 0 results without
+    // loading the destination (gemm-common 0.19: `alpha_status == 0`), so every element is
+    // written and none is read.
+    unsafe {
+        gemm_raw(
+            out.as_mut_ptr().cast::<f32>(),
+            n,
+            a,
+            b,
+            false,
+            rayon::current_num_threads(),
+        );
+        Ok(super::buffer::assume_init(out))
+    }
+}
+
+/// The `gemm` crate's product into `dst` with row stride `dst_row_stride`.
+///
+/// # Safety
+///
+/// `a` and `b` must be in bounds and agree on `k`; `dst` must be valid for writes (and, when
+/// `accumulate`, reads) of rows `i < a.rows` of `b.cols ≤ dst_row_stride` elements at
+/// `i · dst_row_stride`, and must not overlap the operands.
+unsafe fn gemm_raw(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    threads: usize,
+) {
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: every index the kernel touches was bounds-checked above (`fits` for the inputs;
-    // rows `i < m` of `n ≤ dst_row_stride` elements at `i · dst_row_stride` for `dst`); `dst` is
-    // exclusively borrowed and does not alias `a` or `b` (shared borrows).
+    // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
+            a.rows,
+            b.cols,
+            a.cols,
+            dst,
             1,
             dst_row_stride as isize,
             accumulate,
@@ -110,5 +167,4 @@ pub(crate) fn matmul_into(
             parallelism,
         );
     }
-    Ok(())
 }

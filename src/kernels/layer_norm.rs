@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::{contiguous_f32, rows_of};
-use super::{fused, rows_per_task};
+use super::{buffer, fused, rows_per_task};
 use crate::Result;
 
 /// LayerNorm of `x` (`[..., dim]`) with `weight` and `bias` (`[dim]`).
@@ -66,7 +66,7 @@ impl CustomOp3 for LayerNorm {
         let dim = w.len();
         let rows = rows_of(l1, dim, "layer-norm")?;
         let eps = self.eps as f32;
-        let mut out = vec![0f32; x.len()];
+        let mut out = buffer::uninit(x.len());
         let chunk = rows_per_task(rows, dim) * dim;
         out.par_chunks_mut(chunk)
             .zip(x.par_chunks(chunk))
@@ -74,10 +74,12 @@ impl CustomOp3 for LayerNorm {
                 for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
                     let (mean, r) = moments(x, eps);
                     for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
-                        *o = (x - mean) * r * w + b;
+                        o.write((x - mean) * r * w + b);
                     }
                 }
             });
+        // SAFETY: the chunks cover `out` (whole rows each) and every row is written in full.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -132,7 +134,7 @@ impl CustomOp3 for LayerNormGrad {
             );
         }
         let eps = self.eps as f32;
-        let mut out = vec![0f32; x.len() + 2 * dim];
+        let mut out = buffer::uninit(x.len() + 2 * dim);
         let (dx, dwb) = out.split_at_mut(x.len());
         let chunk = rows_per_task(rows, dim) * dim;
         let partials: Vec<Vec<f32>> = dx
@@ -158,7 +160,7 @@ impl CustomOp3 for LayerNormGrad {
                     let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
                     let (dw, db) = dwb.split_at_mut(dim);
                     for i in 0..dim {
-                        dx[i] = r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax);
+                        dx[i].write(r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax));
                         dw[i] += g[i] * xhat[i];
                         db[i] += g[i];
                     }
@@ -166,11 +168,18 @@ impl CustomOp3 for LayerNormGrad {
                 dwb
             })
             .collect();
+        let mut sums = vec![0f32; 2 * dim];
         for p in partials {
-            for (d, v) in dwb.iter_mut().zip(p) {
+            for (d, v) in sums.iter_mut().zip(p) {
                 *d += v;
             }
         }
+        for (d, s) in dwb.iter_mut().zip(sums) {
+            d.write(s);
+        }
+        // SAFETY: the tasks wrote every element of `dx` (whole rows, `dim` each), and the loop
+        // above wrote the `2 · dim` sums after it.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * dim)))
     }
 }

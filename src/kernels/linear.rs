@@ -12,10 +12,11 @@
 //! single-threaded strided reduction.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
-use super::fused;
-use super::gemm::{MatRef, matmul};
+use super::gemm::{MatRef, matmul, matmul_new};
 use super::storage::contiguous_f32;
+use super::{buffer, fused, rows_per_task};
 use crate::{Error, Result};
 
 /// `x Wᵀ + b` for `x` `[..., in]`, `weight` `[out, in]` and `bias` `[out]`; differentiable in all
@@ -132,16 +133,38 @@ impl Product {
                 self.shape
             );
         }
-        let mut out = match bias {
-            Some(bias) if bias.len() == b.cols => bias.repeat(a.rows),
+        let out = match bias {
+            None => matmul_new(a, b)?,
+            Some(bias) if bias.len() == b.cols => {
+                let mut out = rows_of_bias(bias, a.rows);
+                matmul(&mut out, a, b, true)?;
+                out
+            }
             Some(bias) => {
                 candle_core::bail!("linear: a bias of {} for {} outputs", bias.len(), b.cols)
             }
-            None => vec![0f32; a.rows * b.cols],
         };
-        matmul(&mut out, a, b, bias.is_some())?;
         Ok((CpuStorage::F32(out), self.shape.clone()))
     }
+}
+
+/// `rows` copies of `bias`, written in parallel (the product then adds into them).
+fn rows_of_bias(bias: &[f32], rows: usize) -> Vec<f32> {
+    let cols = bias.len();
+    let mut out = buffer::uninit(rows * cols);
+    if cols > 0 {
+        let per_task = rows_per_task(rows, cols);
+        out.par_chunks_mut(per_task * cols).for_each(|block| {
+            for row in block.chunks_exact_mut(cols) {
+                for (o, &b) in row.iter_mut().zip(bias) {
+                    o.write(b);
+                }
+            }
+        });
+    }
+    // SAFETY: the blocks cover `out`, and each block's rows (whole rows: a block is a multiple of
+    // `cols` long) were all written.
+    unsafe { buffer::assume_init(out) }
 }
 
 /// `∂L/∂x = g W` (`[rows, out] · [out, in]`) and `∂L/∂W = gᵀ x` (`[out, rows] · [rows, in]`), each
@@ -217,11 +240,18 @@ impl CustomOp1 for ColumnSums {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = matrix(s, l, false)?;
         let mut sums = vec![0f32; g.cols];
-        for row in g.data.chunks_exact(g.cols.max(1)) {
-            for (s, &x) in sums.iter_mut().zip(row) {
-                *s += x;
-            }
-        }
+        // Column blocks in parallel, each summing its columns over all rows in order.
+        const COLUMNS: usize = 128;
+        sums.par_chunks_mut(COLUMNS)
+            .enumerate()
+            .for_each(|(block, sums)| {
+                let first = block * COLUMNS;
+                for row in g.data.chunks_exact(g.cols.max(1)) {
+                    for (s, &x) in sums.iter_mut().zip(&row[first..]) {
+                        *s += x;
+                    }
+                }
+            });
         Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
     }
 }

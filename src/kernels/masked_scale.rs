@@ -8,8 +8,8 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::fused;
 use super::storage::contiguous_f32;
+use super::{buffer, fused};
 use crate::Result;
 
 /// Elements per rayon task.
@@ -32,15 +32,16 @@ pub fn masked_scale_composed(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Te
 
 /// `a ⊙ m · s` over contiguous f32 buffers.
 fn apply(a: &[f32], m: &[f32], s: f32) -> Vec<f32> {
-    let mut out = vec![0f32; a.len()];
+    let mut out = buffer::uninit(a.len());
     out.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(m.par_chunks(CHUNK)))
         .for_each(|(o, (a, m))| {
             for ((o, &a), &m) in o.iter_mut().zip(a).zip(m) {
-                *o = a * m * s;
+                o.write(a * m * s);
             }
         });
-    out
+    // SAFETY: the chunks cover `out` and each slot of a chunk is written.
+    unsafe { buffer::assume_init(out) }
 }
 
 struct MaskedScale {
@@ -146,7 +147,7 @@ impl CustomOp3 for ResidualMaskedScale {
             );
         }
         let s = self.scale as f32;
-        let mut out = vec![0f32; x.len()];
+        let mut out = buffer::uninit(x.len());
         out.par_chunks_mut(CHUNK)
             .zip(
                 r.par_chunks(CHUNK)
@@ -154,9 +155,11 @@ impl CustomOp3 for ResidualMaskedScale {
             )
             .for_each(|(o, (r, (x, m)))| {
                 for (((o, &r), &x), &m) in o.iter_mut().zip(r).zip(x).zip(m) {
-                    *o = r + x * m * s;
+                    o.write(r + x * m * s);
                 }
             });
+        // SAFETY: the chunks cover `out` and each slot of a chunk is written.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 

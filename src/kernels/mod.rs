@@ -14,6 +14,7 @@
 
 mod adamw;
 mod attention;
+pub(crate) mod buffer;
 mod frozen_linear;
 mod gelu;
 mod gemm;
