@@ -306,11 +306,17 @@ impl Discriminator {
             sites,
             self.config.dropout,
         );
-        for layer in &self.layers {
-            x = layer.forward(&x, &mask.attention_bias, mode, &mut drops)?;
-        }
+        let pooled = match self.layers.split_last() {
+            Some((last, layers)) => {
+                for layer in layers {
+                    x = layer.forward(&x, &mask.attention_bias, mode, &mut drops)?;
+                }
+                let bias = &mask.attention_bias;
+                last.forward_pooled(&x, bias, mode, &mut drops, |h| mask.pool(h))?
+            }
+            None => mask.pool(&x)?,
+        };
         drops.finish()?;
-        let pooled = mask.pool(&x)?;
         // The head is spectrally normalized too: one call per input, in order.
         let mut scores = Vec::with_capacity(rows.len());
         let mut offset = 0;

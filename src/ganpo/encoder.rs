@@ -95,6 +95,32 @@ impl EncoderLayer {
         self.residual_dropout(&x, &h, mode, drops)
     }
 
+    /// The layer followed by `pool`, a masked mean over positions (`[B, T, n]` → `[B, n]`). Without
+    /// dropout the feed-forward block's output projection is affine and the pool is a weighted
+    /// mean, so they commute: `pool(x + W₂ g + b₂) = pool(x) + W₂ pool(g) + b₂`, one `[B, ffn]`
+    /// product instead of a `[B·T, ffn]` one (the generator term's last layer). With dropout the
+    /// masks sit between the two, and the layer runs in full.
+    pub fn forward_pooled(
+        &self,
+        x: &Tensor,
+        attn_bias: &Tensor,
+        mode: Mode,
+        drops: &mut DropoutDraws<'_>,
+        pool: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        if mode.is_training() && self.dropout > 0.0 {
+            return pool(&self.forward(x, attn_bias, mode, drops)?);
+        }
+        let p = &self.params;
+        let h = layer_norm(x, &p.norm1, mode)?;
+        let h = self.self_attention(&h, attn_bias, mode, drops)?;
+        let x = (x + h)?;
+        let h = layer_norm(&x, &p.norm2, mode)?;
+        let h = gelu(&linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?)?;
+        let out = linear(&pool(&h)?, &p.linear2_weight, &p.linear2_bias, mode)?;
+        Ok((pool(&x)? + out)?)
+    }
+
     /// `x + Dropout(h)`, as one op in training mode.
     fn residual_dropout(
         &self,

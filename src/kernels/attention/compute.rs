@@ -30,15 +30,26 @@ pub(super) struct Constants<'a> {
     pub scale: f32,
 }
 
-/// The output `[batch, q_len, heads · head_dim]` and, per query row and head, `[max, 1 / Σ exp]`
-/// of the masked scaled scores (`[batch, q_len, heads, 2]`).
+/// What the forward keeps for the backward.
+pub(super) enum Saved {
+    /// Per query row and head, `[max, 1 / Σ exp(z − max)]` of the masked scaled scores `z`
+    /// (`[batch, q_len, heads, 2]`): the backward rebuilds the probabilities from `q kᵀ`.
+    Stats(Vec<f32>),
+    /// The probabilities themselves (before dropout), `[batch, heads, q_len, k_len]`: no second
+    /// score product in the backward, for `b · h · t · s` more floats kept.
+    Probs(Vec<f32>),
+}
+
+/// The output `[batch, q_len, heads · head_dim]` and what the backward needs: the probabilities
+/// when `keep_probs`, otherwise the row statistics.
 pub(super) fn forward(
     q: Heads<'_>,
     k: Heads<'_>,
     v: Heads<'_>,
     dims: Dims,
     c: Constants<'_>,
-) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+    keep_probs: bool,
+) -> candle_core::Result<(Vec<f32>, Saved)> {
     let Dims {
         batch: b,
         heads: h,
@@ -50,39 +61,83 @@ pub(super) fn forward(
     let (group, row_len) = (h / kv, h * d);
     let mut out = vec![0f32; b * t * row_len];
     let mut stats = vec![0f32; b * t * h * 2];
+    let mut probs = vec![0f32; if keep_probs { b * h * t * s } else { 0 }];
+    // Each (batch, query block) task gets its rows of every head's probabilities (none when they
+    // are not kept).
+    let blocks = t.div_ceil(QUERY_BLOCK).max(1);
+    let mut slabs: Vec<Vec<Vec<&mut [f32]>>> = (0..b)
+        .map(|_| (0..blocks).map(|_| Vec::new()).collect())
+        .collect();
+    for (i, slab) in probs.chunks_mut(t * s).enumerate() {
+        for (block, rows) in slab.chunks_mut(QUERY_BLOCK * s).enumerate() {
+            slabs[i / h][block].push(rows);
+        }
+    }
     out.par_chunks_mut(t * row_len)
         .zip(stats.par_chunks_mut(t * h * 2))
+        .zip(slabs.into_par_iter())
         .enumerate()
-        .try_for_each(|(bi, (out, stats))| {
+        .try_for_each(|(bi, ((out, stats), slabs))| {
             out.par_chunks_mut(QUERY_BLOCK * row_len)
                 .zip(stats.par_chunks_mut(QUERY_BLOCK * h * 2))
+                .zip(slabs.into_par_iter())
                 .enumerate()
-                .try_for_each(|(block, (out, stats))| {
+                .try_for_each(|(block, ((out, stats), mut slabs))| {
                     let (r0, m) = (block * QUERY_BLOCK, out.len() / row_len);
-                    let mut p = vec![0f32; m * s];
+                    let mut scratch = vec![0f32; m * s];
                     for head in 0..h {
                         let qm = q.rows(bi, head, r0, m);
                         let km = k.rows(bi, head / group, 0, s);
                         let vm = v.rows(bi, head / group, 0, s);
-                        matmul_into(&mut p, s, qm, km.t(), false, 1)?;
-                        for (i, row) in p.chunks_exact_mut(s).enumerate() {
-                            let mask_at = (bi * t + r0 + i) * s;
-                            let (max, inv) =
-                                softmax_row(row, &c.mask[mask_at..mask_at + s], c.scale);
-                            stats[(i * h + head) * 2] = max;
-                            stats[(i * h + head) * 2 + 1] = inv;
-                            if let Some(keep) = c.keep {
-                                let at = ((bi * h + head) * t + r0 + i) * s;
-                                scale_row(row, &keep[at..at + s]);
+                        let keep = c.keep.map(|keep| {
+                            let at = ((bi * h + head) * t + r0) * s;
+                            &keep[at..at + m * s]
+                        });
+                        let row_stats = |p: &mut [f32], stats: &mut [f32]| {
+                            matmul_into(p, s, qm, km.t(), false, 1)?;
+                            for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                                let mask_at = (bi * t + r0 + i) * s;
+                                let (max, inv) =
+                                    softmax_row(row, &c.mask[mask_at..mask_at + s], c.scale);
+                                stats[(i * h + head) * 2] = max;
+                                stats[(i * h + head) * 2 + 1] = inv;
                             }
-                        }
-                        let pm = MatRef::row_major(&p, m, s);
+                            Ok::<(), candle_core::Error>(())
+                        };
+                        // The values are weighted by the probabilities times the dropout factors.
+                        let weights: &[f32] = match slabs.get_mut(head) {
+                            Some(p) => {
+                                row_stats(p, stats)?;
+                                match keep {
+                                    Some(keep) => {
+                                        for ((w, &p), &k) in scratch.iter_mut().zip(&**p).zip(keep)
+                                        {
+                                            *w = p * k;
+                                        }
+                                        &scratch
+                                    }
+                                    None => p,
+                                }
+                            }
+                            None => {
+                                row_stats(&mut scratch, stats)?;
+                                if let Some(keep) = keep {
+                                    scale_row(&mut scratch, keep);
+                                }
+                                &scratch
+                            }
+                        };
+                        let pm = MatRef::row_major(weights, m, s);
                         matmul_into(&mut out[head * d..], row_len, pm, vm, false, 1)?;
                     }
                     Ok::<(), candle_core::Error>(())
                 })
         })?;
-    Ok((out, stats))
+    let saved = match keep_probs {
+        true => Saved::Probs(probs),
+        false => Saved::Stats(stats),
+    };
+    Ok((out, saved))
 }
 
 /// The gradients of queries, keys and values, in the separate layout and concatenated flat in
@@ -92,7 +147,7 @@ pub(super) fn backward(
     (g, o): (&[f32], &[f32]),
     dims: Dims,
     c: Constants<'_>,
-    stats: &[f32],
+    saved: &Saved,
 ) -> candle_core::Result<Vec<f32>> {
     let Dims {
         batch: b,
@@ -117,7 +172,7 @@ pub(super) fn backward(
             let km = k.rows(bi, kv_head, 0, s);
             let vm = v.rows(bi, kv_head, 0, s);
             let batch_rows = bi * t * row_len..(bi + 1) * t * row_len;
-            let (mut p, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
+            let (mut scratch, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
             let mut kept = vec![0f32; if c.keep.is_some() { t * s } else { 0 }];
             for (j, dq) in dq.chunks_exact_mut(t * d).enumerate() {
                 let head = kv_head * group + j;
@@ -130,24 +185,30 @@ pub(super) fn backward(
                     row_stride: row_len,
                     col_stride: 1,
                 };
-                matmul_into(&mut p, s, qm, km.t(), false, 1)?;
-                for (i, row) in p.chunks_exact_mut(s).enumerate() {
-                    let at = ((bi * t + i) * h + head) * 2;
-                    let mask_at = (bi * t + i) * s;
-                    let (max, inv) = (stats[at], stats[at + 1]);
-                    probs_row(row, &c.mask[mask_at..mask_at + s], scale, max, inv);
-                }
+                let p: &[f32] = match saved {
+                    Saved::Probs(probs) => &probs[(bi * h + head) * t * s..][..t * s],
+                    Saved::Stats(stats) => {
+                        matmul_into(&mut scratch, s, qm, km.t(), false, 1)?;
+                        for (i, row) in scratch.chunks_exact_mut(s).enumerate() {
+                            let at = ((bi * t + i) * h + head) * 2;
+                            let mask_at = (bi * t + i) * s;
+                            let (max, inv) = (stats[at], stats[at + 1]);
+                            probs_row(row, &c.mask[mask_at..mask_at + s], scale, max, inv);
+                        }
+                        &scratch
+                    }
+                };
                 // With dropout the values were weighted by p ⊙ keep, and the probabilities'
                 // gradient is keep ⊙ (g vᵀ).
                 let keep = c.keep.map(|k| &k[(bi * h + head) * t * s..][..t * s]);
                 let weights = match keep {
                     Some(keep) => {
-                        for ((w, &p), &k) in kept.iter_mut().zip(&p).zip(keep) {
+                        for ((w, &p), &k) in kept.iter_mut().zip(p).zip(keep) {
                             *w = p * k;
                         }
                         &kept
                     }
-                    None => &p,
+                    None => p,
                 };
                 let wm = MatRef::row_major(weights, t, s);
                 matmul_into(dv, d, wm.t(), gm, true, 1)?;

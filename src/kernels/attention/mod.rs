@@ -18,7 +18,12 @@ use candle_core::Tensor;
 use super::fused;
 use super::softmax::masked_softmax_composed;
 use crate::{Error, Result};
-use ops::{Attention, Layout};
+use ops::{Attention, Layout, Save};
+
+/// The most probabilities (`batch · heads · len²`, 64 MiB of f32) that [`packed_attention`] keeps
+/// for its backward instead of recomputing them from `q kᵀ`: the discriminator's short sequences
+/// (12 × 8 × 256² = 6.3 M at `ganpo bench`'s default) skip a fifth of the backward's products.
+const KEEP_PROBS_LIMIT: usize = 1 << 24;
 
 /// Attention for queries `q` `[batch, heads, q_len, head_dim]` and keys and values `k`, `v`
 /// `[batch, kv_heads, k_len, head_dim]`, where query head `h` reads key/value head
@@ -60,13 +65,11 @@ pub fn attention(
     if !fused(&[q, k, v, mask]) || keep.is_some_and(|keep| !fused(&[keep])) {
         return attention_composed(q, k, v, mask, scale, keep);
     }
-    let op = Attention::new(
-        Layout::Separate,
-        mask,
-        keep,
-        scale,
-        q.track_op() || k.track_op() || v.track_op(),
-    )?;
+    let save = match q.track_op() || k.track_op() || v.track_op() {
+        true => Save::Stats,
+        false => Save::Nothing,
+    };
+    let op = Attention::new(Layout::Separate, mask, keep, scale, save)?;
     Ok(q.contiguous()?
         .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?)
 }
@@ -75,7 +78,9 @@ pub fn attention(
 /// `[batch, len, 3 · heads · head_dim]` holds each position's query, key and value side by side
 /// (torch's `in_proj` layout). As [`attention`] with `heads` query and key/value heads, but the heads
 /// are read in place and the gradient comes back packed the same way, so no per-head copies are
-/// made and the backward produces one gradient instead of three slices' zero-padded ones.
+/// made and the backward produces one gradient instead of three slices' zero-padded ones. Up to
+/// 2²⁴ probabilities (`batch · heads · len²`), the backward reads them from the forward instead
+/// of recomputing them.
 pub fn packed_attention(
     qkv: &Tensor,
     heads: usize,
@@ -112,7 +117,12 @@ pub fn packed_attention(
         };
         return attention_composed(&split(0)?, &split(1)?, &split(2)?, mask, scale, keep);
     }
-    let op = Attention::new(Layout::Packed { heads }, mask, keep, scale, qkv.track_op())?;
+    let save = match qkv.track_op() {
+        true if b * heads * t * t <= KEEP_PROBS_LIMIT => Save::Probs,
+        true => Save::Stats,
+        false => Save::Nothing,
+    };
+    let op = Attention::new(Layout::Packed { heads }, mask, keep, scale, save)?;
     Ok(qkv.contiguous()?.apply_op1(op)?)
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::super::buffer;
 use super::super::storage::{contiguous_f32, with_f32};
-use super::compute::{self, Constants, Dims};
+use super::compute::{self, Constants, Dims, Saved};
 use super::heads::Heads;
 use crate::Result;
 
@@ -24,9 +24,19 @@ pub(super) enum Layout {
     },
 }
 
-/// Per query row and head, `[max, 1 / Σ exp(z − max)]` of the masked, scaled scores `z`, laid out
-/// `[batch, q_len, heads, 2]`: enough to rebuild the probabilities from `q kᵀ` in backward.
-type RowStats = Arc<Vec<f32>>;
+/// What the forward kept for the backward (see [`Saved`]).
+type Kept = Arc<Saved>;
+
+/// What the forward should keep for the backward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Save {
+    /// Nothing: no input needs a gradient.
+    Nothing,
+    /// The row statistics ([`Saved::Stats`]).
+    Stats,
+    /// The probabilities ([`Saved::Probs`]).
+    Probs,
+}
 
 /// The three head views and the shapes of one call.
 type Views<'a> = (Heads<'a>, Heads<'a>, Heads<'a>, Dims);
@@ -36,9 +46,8 @@ pub(super) struct Attention {
     mask: Tensor,
     keep: Option<Tensor>,
     scale: f32,
-    /// Whether to keep the row statistics (only when some input needs a gradient).
-    save: bool,
-    stats: Mutex<Option<RowStats>>,
+    save: Save,
+    kept: Mutex<Option<Kept>>,
 }
 
 impl Attention {
@@ -47,7 +56,7 @@ impl Attention {
         mask: &Tensor,
         keep: Option<&Tensor>,
         scale: f64,
-        save: bool,
+        save: Save,
     ) -> Result<Self> {
         Ok(Attention {
             layout,
@@ -55,25 +64,26 @@ impl Attention {
             keep: keep.map(|keep| keep.detach().contiguous()).transpose()?,
             scale: scale as f32,
             save,
-            stats: Mutex::new(None),
+            kept: Mutex::new(None),
         })
     }
 
     fn run(&self, (q, k, v, dims): Views<'_>) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (out, stats) = with_constants(&self.mask, self.keep.as_ref(), self.scale, |c| {
-            compute::forward(q, k, v, dims, c)
+        let keep_probs = self.save == Save::Probs;
+        let (out, saved) = with_constants(&self.mask, self.keep.as_ref(), self.scale, |c| {
+            compute::forward(q, k, v, dims, c, keep_probs)
         })?;
-        if self.save {
-            *self.stats.lock().map_err(|_| poisoned())? = Some(Arc::new(stats));
+        if self.save != Save::Nothing {
+            *self.kept.lock().map_err(|_| poisoned())? = Some(Arc::new(saved));
         }
         let shape = Shape::from((dims.batch, dims.q_len, dims.heads * dims.head_dim));
         Ok((CpuStorage::F32(out), shape))
     }
 
     fn grad_op(&self, out: &Tensor, grad: &Tensor) -> candle_core::Result<AttentionGrad> {
-        let stats = self.stats.lock().map_err(|_| poisoned())?.clone();
-        let Some(stats) = stats else {
-            candle_core::bail!("fused attention: backward without the forward's row statistics")
+        let kept = self.kept.lock().map_err(|_| poisoned())?.clone();
+        let Some(kept) = kept else {
+            candle_core::bail!("fused attention: backward without what the forward kept")
         };
         Ok(AttentionGrad {
             layout: self.layout,
@@ -82,7 +92,7 @@ impl Attention {
             mask: self.mask.clone(),
             keep: self.keep.clone(),
             scale: self.scale,
-            stats,
+            kept,
         })
     }
 }
@@ -154,7 +164,7 @@ struct AttentionGrad {
     mask: Tensor,
     keep: Option<Tensor>,
     scale: f32,
-    stats: RowStats,
+    kept: Kept,
 }
 
 impl AttentionGrad {
@@ -162,7 +172,7 @@ impl AttentionGrad {
         with_f32(&self.grad, "attention output gradient", |g| {
             with_f32(&self.out, "attention output", |o| {
                 with_constants(&self.mask, self.keep.as_ref(), self.scale, |c| {
-                    compute::backward((q, k, v), (g, o), dims, c, &self.stats)
+                    compute::backward((q, k, v), (g, o), dims, c, &self.kept)
                 })
             })
         })
