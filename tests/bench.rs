@@ -7,7 +7,7 @@ use std::process::Command;
 use candle_core::Device;
 use ganpo::bench::batch::synthetic_batch;
 use ganpo::bench::flops::{decoder_forward_per_token, step_flops};
-use ganpo::bench::{BenchReport, BenchShape};
+use ganpo::bench::{BenchConfig, BenchReport, BenchShape, ModelSource, run_bench};
 use ganpo::train::phases::PhaseTimes;
 
 #[test]
@@ -41,7 +41,8 @@ fn bench_cli_writes_a_consistent_report_for_dpo_and_ganpo() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("GANPO overhead"), "{stdout}");
 
-    // Every field is present: `BenchReport` has no serde defaults.
+    // Every field is present (only `overrides` and `interleaved` have serde defaults, for the
+    // PyTorch tool's reports).
     let text = std::fs::read_to_string(&path).unwrap();
     let report: BenchReport = serde_json::from_str(&text).unwrap();
     assert_eq!(report.tool, "ganpo");
@@ -52,6 +53,7 @@ fn bench_cli_writes_a_consistent_report_for_dpo_and_ganpo() {
         (2, 32, 16)
     );
     assert_eq!(report.tokens_per_step, 2 * 2 * 32);
+    assert!(!report.interleaved);
     assert_eq!(report.matmul.len(), 3);
     assert!(report.matmul_peak_gflops.is_finite() && report.matmul_peak_gflops > 0.0);
     assert_eq!(
@@ -97,6 +99,44 @@ fn bench_cli_writes_a_consistent_report_for_dpo_and_ganpo() {
         "{}",
         dpo.loss
     );
+}
+
+/// `--interleave` builds both trainers, then alternates their timed steps; the process's one peak
+/// RSS is every mode's.
+#[test]
+fn interleaved_bench_alternates_the_losses_timed_steps() {
+    let mut config = BenchConfig::new(ModelSource::Random("tiny".parse().unwrap()));
+    config.batch_pairs = 1;
+    config.seq_len = 16;
+    config.steps = 2;
+    config.interleave = true;
+    let mut lines = Vec::new();
+    let report = run_bench(&config, |line| lines.push(line.to_string())).unwrap();
+    let order: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains(": step "))
+        .map(|l| l.rsplitn(3, ' ').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "dpo: step 1/2",
+            "ganpo: step 1/2",
+            "dpo: step 2/2",
+            "ganpo: step 2/2"
+        ],
+        "{lines:?}"
+    );
+    let warmups = lines.iter().position(|l| l.contains("ganpo: warm-up"));
+    let first_step = lines.iter().position(|l| l.contains(": step "));
+    assert!(warmups < first_step, "both warm up before any timed step");
+    assert!(report.interleaved);
+    assert!(report.table().contains("interleaved"));
+    let (dpo, ganpo) = (&report.modes["dpo"], &report.modes["ganpo"]);
+    assert_eq!((dpo.step_s_all.len(), ganpo.step_s_all.len()), (2, 2));
+    assert_eq!(dpo.peak_rss_mib, ganpo.peak_rss_mib);
+    let overhead = report.ganpo_overhead.unwrap();
+    assert!((overhead - ganpo.step_s / dpo.step_s).abs() < 1e-12);
 }
 
 #[test]

@@ -80,6 +80,10 @@ pub struct BenchReport {
     /// The `--set key=value` training-config overrides the run used (e.g. gradient checkpointing).
     #[serde(default)]
     pub overrides: Vec<String>,
+    /// Whether the modes' timed steps alternated (`--interleave`); their peak RSS is then the
+    /// whole process's.
+    #[serde(default)]
+    pub interleaved: bool,
     /// Best f32 matmul GFLOP/s over [`matmul`](Self::matmul).
     pub matmul_peak_gflops: f64,
     /// Each timed product shape.
@@ -118,6 +122,12 @@ impl BenchReport {
             self.warmup,
             self.steps
         );
+        if self.interleaved {
+            let _ = writeln!(
+                out,
+                "timed steps interleaved across losses; peak RSS is the whole process's"
+            );
+        }
         if !self.overrides.is_empty() {
             let _ = writeln!(out, "overrides: {}", self.overrides.join(" "));
         }

@@ -85,6 +85,10 @@ pub struct BenchConfig {
     pub seed: u64,
     /// `--set key=value` overrides of the training config (`ganpo.*` ones apply to GANPO only).
     pub overrides: Vec<String>,
+    /// Build (and warm up) every mode's trainer first, then take their timed steps in turn, one of
+    /// each per round: a slower stretch of the machine then slows every mode alike, which makes
+    /// their ratio the fairest this process can measure. Peak RSS is then the process's, shared.
+    pub interleave: bool,
 }
 
 impl BenchConfig {
@@ -100,6 +104,7 @@ impl BenchConfig {
             modes: vec![BenchMode::Dpo, BenchMode::Ganpo],
             seed: 0,
             overrides: Vec::new(),
+            interleave: false,
         }
     }
 
@@ -199,30 +204,34 @@ fn build_trainer(bench: &BenchConfig, config: TrainConfig, total: u64) -> Result
     )
 }
 
-/// Builds, warms up and times one mode. Returns its report and the trainer's model config.
-fn run_mode(
-    bench: &BenchConfig,
+/// One mode's trainer and batch after its warm-up, and the timed steps taken so far.
+struct Timed {
     mode: BenchMode,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(ModeReport, crate::model::ModelConfig)> {
+    trainer: Trainer,
+    batch: crate::data::BatchTensors,
+    rss_before_mib: Option<f64>,
+    steps: Vec<f64>,
+    phases: PhaseTimes,
+    loss: f64,
+}
+
+/// Builds one mode's trainer and takes its warm-up steps.
+fn prepare(bench: &BenchConfig, mode: BenchMode, progress: &mut dyn FnMut(&str)) -> Result<Timed> {
     let config = bench.train_config(mode)?;
     let total = (bench.warmup + bench.steps) as u64;
-    reset_peak_rss();
     let rss_before_mib = rss_mib();
     let mut trainer = build_trainer(bench, config, total)?;
-    let model = trainer.policy.config().clone();
     let batch = synthetic_batch(
         bench.batch_pairs,
         bench.seq_len,
         bench.prompt_len(),
-        model.vocab_size,
+        trainer.policy.config().vocab_size,
         bench.seed,
         &trainer.device,
     )?;
-    let micro = std::slice::from_ref(&batch);
     for i in 0..bench.warmup {
         let started = Instant::now();
-        trainer.train_step(micro, false)?;
+        trainer.train_step(std::slice::from_ref(&batch), false)?;
         progress(&format!(
             "{}: warm-up step {}/{} {:.2} s",
             mode.name(),
@@ -231,48 +240,104 @@ fn run_mode(
             started.elapsed().as_secs_f64()
         ));
     }
-    let (mut steps, mut phases, mut loss) = (Vec::new(), PhaseTimes::default(), f64::NAN);
-    for i in 0..bench.steps {
-        trainer.phase_times = Some(PhaseTimes::default());
+    Ok(Timed {
+        mode,
+        trainer,
+        batch,
+        rss_before_mib,
+        steps: Vec::new(),
+        phases: PhaseTimes::default(),
+        loss: f64::NAN,
+    })
+}
+
+impl Timed {
+    /// Takes one timed step.
+    fn step(&mut self, bench: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<()> {
+        self.trainer.phase_times = Some(PhaseTimes::default());
         let started = Instant::now();
-        let metrics = trainer.train_step(micro, false)?;
+        let metrics = self
+            .trainer
+            .train_step(std::slice::from_ref(&self.batch), false)?;
         let secs = started.elapsed().as_secs_f64();
-        let times = trainer.phase_times.take().unwrap_or_default();
+        let times = self.trainer.phase_times.take().unwrap_or_default();
         for p in PhaseTimes::ALL {
-            phases.add(p, times.get(p) / bench.steps as f64);
+            self.phases.add(p, times.get(p) / bench.steps as f64);
         }
-        steps.push(secs);
-        loss = metrics.get("loss").copied().unwrap_or(f64::NAN);
+        self.steps.push(secs);
+        self.loss = metrics.get("loss").copied().unwrap_or(f64::NAN);
         progress(&format!(
             "{}: step {}/{} {secs:.2} s",
-            mode.name(),
-            i + 1,
+            self.mode.name(),
+            self.steps.len(),
             bench.steps
         ));
+        Ok(())
     }
-    let peak_rss_mib = peak_rss_mib();
-    let disc = trainer
-        .ganpo
-        .as_ref()
-        .map(|g| (&g.settings.discriminator, g.settings.disc_steps));
-    let flops = step_flops(&model, disc, bench.batch_pairs, bench.seq_len).total();
-    let step_s = steps.iter().sum::<f64>() / steps.len() as f64;
-    let tokens = (2 * bench.batch_pairs * bench.seq_len) as f64;
-    let report = ModeReport {
-        step_s,
-        step_s_min: steps.iter().copied().fold(f64::INFINITY, f64::min),
-        step_s_all: steps,
-        other_s: step_s - phases.total(),
-        phases_s: phases,
-        tokens_per_s: tokens / step_s,
-        gflop_per_step: flops / 1e9,
-        gflops: flops / 1e9 / step_s,
-        fraction_of_peak: f64::NAN,
-        rss_before_mib,
-        peak_rss_mib,
-        loss,
-    };
-    Ok((report, model))
+
+    /// The mode's report (peak RSS measured by the caller), and the trainer's model config.
+    fn report(
+        self,
+        bench: &BenchConfig,
+        peak_rss_mib: Option<f64>,
+    ) -> (ModeReport, crate::model::ModelConfig) {
+        let model = self.trainer.policy.config().clone();
+        let disc = self
+            .trainer
+            .ganpo
+            .as_ref()
+            .map(|g| (&g.settings.discriminator, g.settings.disc_steps));
+        let flops = step_flops(&model, disc, bench.batch_pairs, bench.seq_len).total();
+        let steps = self.steps;
+        let step_s = steps.iter().sum::<f64>() / steps.len() as f64;
+        let tokens = (2 * bench.batch_pairs * bench.seq_len) as f64;
+        let report = ModeReport {
+            step_s,
+            step_s_min: steps.iter().copied().fold(f64::INFINITY, f64::min),
+            step_s_all: steps,
+            other_s: step_s - self.phases.total(),
+            phases_s: self.phases,
+            tokens_per_s: tokens / step_s,
+            gflop_per_step: flops / 1e9,
+            gflops: flops / 1e9 / step_s,
+            fraction_of_peak: f64::NAN,
+            rss_before_mib: self.rss_before_mib,
+            peak_rss_mib,
+            loss: self.loss,
+        };
+        (report, model)
+    }
+}
+
+/// Every mode's report, one mode after the other or interleaved.
+fn run_modes(
+    bench: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<(ModeReport, crate::model::ModelConfig)>> {
+    if !bench.interleave {
+        let mut reports = Vec::new();
+        for &mode in &bench.modes {
+            reset_peak_rss();
+            let mut timed = prepare(bench, mode, progress)?;
+            for _ in 0..bench.steps {
+                timed.step(bench, progress)?;
+            }
+            reports.push(timed.report(bench, peak_rss_mib()));
+        }
+        return Ok(reports);
+    }
+    reset_peak_rss();
+    let mut all = Vec::new();
+    for &mode in &bench.modes {
+        all.push(prepare(bench, mode, progress)?);
+    }
+    for _ in 0..bench.steps {
+        for timed in &mut all {
+            timed.step(bench, progress)?;
+        }
+    }
+    let peak = peak_rss_mib();
+    Ok(all.into_iter().map(|t| t.report(bench, peak)).collect())
 }
 
 /// Runs every mode of `bench`, then measures the matmul peak in the same process. `progress`
@@ -286,8 +351,7 @@ pub fn run_bench(bench: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<
     crate::cpu::init_compute_threads();
     let mut modes = BTreeMap::new();
     let mut model = None;
-    for &mode in &bench.modes {
-        let (report, config) = run_mode(bench, mode, &mut progress)?;
+    for (mode, (report, config)) in bench.modes.iter().zip(run_modes(bench, &mut progress)?) {
         modes.insert(mode.name().to_string(), report);
         model = Some(config);
     }
@@ -324,6 +388,7 @@ pub fn run_bench(bench: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<
         warmup: bench.warmup,
         steps: bench.steps,
         overrides: bench.overrides.clone(),
+        interleaved: bench.interleave,
         matmul_peak_gflops: peak,
         matmul,
         modes,

@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// Which losses to time, in order: `dpo`, `ganpo` (DPO + GANPO), or both.
     #[arg(long, value_delimiter = ',', default_value = "dpo,ganpo")]
     losses: Vec<String>,
+    /// Build every loss's trainer first, then alternate their timed steps, so that a slower
+    /// stretch of the machine slows each loss alike (the fairest GANPO overhead; peak RSS is then
+    /// the whole process's).
+    #[arg(long)]
+    interleave: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -60,6 +65,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     config.warmup = args.warmup;
     config.seed = args.seed;
     config.overrides = args.overrides;
+    config.interleave = args.interleave;
     config.modes = args
         .losses
         .iter()
