@@ -9,7 +9,10 @@
 # --warmup, --threads, --seed). Environment: PYTHON (default /work/pyenv/venv/bin/python, with torch
 # and transformers), OUT (report directory, default bench-out), CARGO_TARGET_DIR (as cargo), QUIET
 # (default 1: each run waits for a quiet machine and is repeated if other work shared it, see
-# tools/bench/when_quiet.py; 0: run at once). Python packages: tools/bench/requirements.txt.
+# tools/bench/when_quiet.py; 0: run at once), INTERLEAVE (default 1: afterwards, `ganpo bench
+# --interleave` times DPO and DPO + GANPO steps alternately in one process, the GANPO overhead that
+# a shared machine's slow stretches distort least; 0: skip). Python packages:
+# tools/bench/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-/work/pyenv/venv/bin/python}"
@@ -29,3 +32,14 @@ for loss in dpo ganpo; do
 done
 echo "== ratios (load $(load))"
 "$PYTHON" tools/bench/compare.py --ours "$OUT"/ganpo-{dpo,ganpo}.json --theirs "$OUT"/torch-{dpo,ganpo}.json
+if [ "${INTERLEAVE:-1}" = 1 ]; then
+  echo "== ganpo bench --losses dpo,ganpo --interleave $* (load $(load))"
+  quiet "$GANPO" bench --losses dpo,ganpo --interleave "$@" --output "$OUT/ganpo-interleaved.json"
+  "$PYTHON" - "$OUT/ganpo-interleaved.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+d, g = r["modes"]["dpo"], r["modes"]["ganpo"]
+print(f"GANPO overhead, interleaved steps: {r['ganpo_overhead']:.3f}x (DPO {d['step_s']:.3f} s, "
+      f"DPO + GANPO {g['step_s']:.3f} s; min steps {g['step_s_min'] / d['step_s_min']:.3f}x)")
+PY
+fi
