@@ -219,6 +219,58 @@ fn gated_activations_match_composition() {
     }
 }
 
+/// `residual + x Wᵀ` as one op against the sum of the two ops it replaces, in f64.
+#[test]
+fn linear_with_residual_matches_composition() {
+    let x = tensor(&[3, 11, 24], 41, 1.0);
+    let weight = tensor(&[30, 24], 42, 0.5);
+    let residual = tensor(&[3, 11, 30], 43, 1.0);
+    check(
+        "linear with residual",
+        &[x, weight, residual],
+        |t| kernels::linear_residual(&t[0], &t[1], &t[2]).unwrap(),
+        |t| (&t[2] + kernels::linear_composed(&t[0], &t[1], None).unwrap()).unwrap(),
+        5e-6,
+    );
+}
+
+/// The activation and down projection as one op (the activation recomputed in backward) against
+/// the two ops it replaces, in f64; the shapes take `gemm`'s write-only path in every product.
+#[test]
+fn gated_down_projection_matches_composition() {
+    for act in [Activation::Silu, Activation::GeluTanh, Activation::Gelu] {
+        let gate = tensor(&[3, 12, 40], 21, 4.0);
+        let up = tensor(&[3, 12, 40], 22, 2.0);
+        let weight = tensor(&[20, 40], 23, 0.5);
+        check(
+            &format!("gated down {act:?}"),
+            &[gate, up, weight],
+            |t| kernels::gated_down(&t[0], &t[1], &t[2], act).unwrap(),
+            |t| kernels::gated_down_composed(&t[0], &t[1], &t[2], act).unwrap(),
+            5e-6,
+        );
+    }
+}
+
+/// With a constant (frozen) weight the op computes no weight gradient, and the input gradients
+/// are unchanged.
+#[test]
+fn gated_down_projection_with_a_constant_weight() {
+    let gate = Var::from_tensor(&tensor(&[2, 4, 16], 31, 3.0)).unwrap();
+    let up = Var::from_tensor(&tensor(&[2, 4, 16], 32, 2.0)).unwrap();
+    let weight = tensor(&[5, 16], 33, 0.5);
+    let probe = tensor(&[2, 4, 5], 34, 1.0);
+    let grads = |y: Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let (g, u) = (gate.as_tensor(), up.as_tensor());
+    let fused = grads(kernels::gated_down(g, u, &weight, Activation::Silu).unwrap());
+    let composed = grads(kernels::gated_down_composed(g, u, &weight, Activation::Silu).unwrap());
+    assert!(fused.get(&weight).is_none(), "no gradient for a constant");
+    for v in [&gate, &up] {
+        let err = max_rel_diff(fused.get(v).unwrap(), composed.get(v).unwrap());
+        assert!(err < 1e-5, "input gradient differs by {err:e}");
+    }
+}
+
 #[test]
 fn lm_head_logps_match_full_logits_across_chunks() {
     // 300 rows span two 256-row chunks; every third row is inactive (prompt or padding).

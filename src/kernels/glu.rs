@@ -2,11 +2,13 @@
 //! one pass forward and one pass backward:
 //! `∂L/∂gate = g ⊙ up ⊙ act'(gate)`, `∂L/∂up = g ⊙ act(gate)`.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::contiguous_f32;
-use super::{fused, rows_per_task, verf, vexp};
+use super::{buffer, fused, rows_per_task, verf, vexp};
 use crate::Result;
 use crate::model::Activation;
 
@@ -80,17 +82,10 @@ impl CustomOp2 for Glu {
         if gate.len() != up.len() {
             candle_core::bail!("glu: gate {:?} vs up {:?}", l1.shape(), l2.shape());
         }
-        let chunk = rows_per_task(gate.len(), 1).min(1 << 14);
-        let act = self.act;
-        let mut out = vec![0f32; gate.len()];
-        out.par_chunks_mut(chunk)
-            .zip(gate.par_chunks(chunk).zip(up.par_chunks(chunk)))
-            .for_each(|(o, (g, u))| {
-                for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                    *o = act_and_slope(act, g).0 * u;
-                }
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(glu_values(gate, up, self.act)),
+            l1.shape().clone(),
+        ))
     }
 
     fn bwd(
@@ -139,25 +134,54 @@ impl CustomOp3 for GluGrad {
                 l3.shape()
             );
         }
-        let chunk = (1usize << 14).min(n.max(1));
-        let act = self.act;
-        let mut out = vec![0f32; 2 * n];
-        let (dgate, dup) = out.split_at_mut(n);
-        dgate
-            .par_chunks_mut(chunk)
-            .zip(dup.par_chunks_mut(chunk))
-            .zip(
-                gate.par_chunks(chunk)
-                    .zip(up.par_chunks(chunk))
-                    .zip(grad.par_chunks(chunk)),
-            )
-            .for_each(|((dg, du), ((g, u), gr))| {
-                for i in 0..g.len() {
-                    let (a, slope) = act_and_slope(act, g[i]);
-                    dg[i] = gr[i] * u[i] * slope;
-                    du[i] = gr[i] * a;
-                }
-            });
+        let mut out = buffer::uninit(2 * n);
+        glu_grads_into(gate, up, grad, self.act, &mut out);
+        // SAFETY: `glu_grads_into` writes all `2 n` slots.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), Shape::from(2 * n)))
     }
+}
+
+/// `act(gate) ⊙ up` of equally long buffers.
+pub(super) fn glu_values(gate: &[f32], up: &[f32], act: Activation) -> Vec<f32> {
+    let chunk = rows_per_task(gate.len(), 1).min(1 << 14);
+    let mut out = buffer::uninit(gate.len());
+    out.par_chunks_mut(chunk)
+        .zip(gate.par_chunks(chunk).zip(up.par_chunks(chunk)))
+        .for_each(|(o, (g, u))| {
+            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                o.write(act_and_slope(act, g).0 * u);
+            }
+        });
+    // SAFETY: the chunks cover `out` and each slot of a chunk is written.
+    unsafe { buffer::assume_init(out) }
+}
+
+/// Writes `∂L/∂gate` then `∂L/∂up` (`2 n` slots of `out`) from the activation's output gradient
+/// `grad` (`n` each).
+pub(super) fn glu_grads_into(
+    gate: &[f32],
+    up: &[f32],
+    grad: &[f32],
+    act: Activation,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let n = gate.len();
+    let chunk = (1usize << 14).min(n.max(1));
+    let (dgate, dup) = out[..2 * n].split_at_mut(n);
+    dgate
+        .par_chunks_mut(chunk)
+        .zip(dup.par_chunks_mut(chunk))
+        .zip(
+            gate.par_chunks(chunk)
+                .zip(up.par_chunks(chunk))
+                .zip(grad.par_chunks(chunk)),
+        )
+        .for_each(|((dg, du), ((g, u), gr))| {
+            for i in 0..g.len() {
+                let (a, slope) = act_and_slope(act, g[i]);
+                dg[i].write(gr[i] * u[i] * slope);
+                du[i].write(gr[i] * a);
+            }
+        });
 }

@@ -51,6 +51,37 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
     }
 }
 
+/// `residual + x Wᵀ` for `x` `[..., in]`, `weight` `[out, in]` and `residual` `[..., out]`, as one
+/// op: no graph node for the product alone (candle would keep it until the backward pass returns,
+/// and give it a zero-filled gradient); differentiable in all three.
+pub fn linear_residual(x: &Tensor, weight: &Tensor, residual: &Tensor) -> Result<Tensor> {
+    let (out_dim, in_dim) = weight.dims2()?;
+    let dims = x.dims();
+    let mut shape = dims.to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = out_dim;
+    }
+    if dims.last() != Some(&in_dim) || residual.dims() != shape.as_slice() {
+        return Err(Error::Training(format!(
+            "linear with residual: input {dims:?}, weight [{out_dim}, {in_dim}], residual {:?}",
+            residual.dims()
+        )));
+    }
+    if !fused(&[x, weight, residual]) {
+        return Ok((residual + linear_composed(x, weight, None)?)?);
+    }
+    let product = Product {
+        a_t: false,
+        b_t: true,
+        shape: shape.into(),
+    };
+    Ok(x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &residual.contiguous()?,
+        ResidualProduct(product),
+    )?)
+}
+
 /// The same function from candle primitives: one `[rows, in] · Wᵀ` product between reshapes.
 pub fn linear_composed(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims();
@@ -97,7 +128,7 @@ impl CustomOp2 for Product {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.run(s1, l1, s2, l2, None)
+        self.run(s1, l1, s2, l2, Start::Zero)
     }
 
     /// Only the forward product `x Wᵀ` is differentiated (the gradient products are no-grad ops).
@@ -113,14 +144,14 @@ impl CustomOp2 for Product {
 }
 
 impl Product {
-    /// The product, started from `bias` broadcast over the rows when given.
+    /// The product, added to `start`.
     fn run(
         &self,
         s1: &CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        bias: Option<&[f32]>,
+        start: Start<'_>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (a, b) = (matrix(s1, l1, self.a_t)?, matrix(s2, l2, self.b_t)?);
         if a.rows * b.cols != self.shape.elem_count() {
@@ -133,19 +164,45 @@ impl Product {
                 self.shape
             );
         }
-        let out = match bias {
-            None => matmul_new(a, b)?,
-            Some(bias) if bias.len() == b.cols => {
-                let mut out = rows_of_bias(bias, a.rows);
-                matmul(&mut out, a, b, true)?;
-                out
-            }
-            Some(bias) => {
+        let mut out = match start {
+            Start::Zero => return Ok((CpuStorage::F32(matmul_new(a, b)?), self.shape.clone())),
+            Start::Bias(bias) if bias.len() == b.cols => rows_of_bias(bias, a.rows),
+            Start::Bias(bias) => {
                 candle_core::bail!("linear: a bias of {} for {} outputs", bias.len(), b.cols)
             }
+            Start::Residual(r) if r.len() == a.rows * b.cols => copy_par(r),
+            Start::Residual(r) => {
+                candle_core::bail!("linear: a residual of {} for {:?}", r.len(), self.shape)
+            }
         };
+        matmul(&mut out, a, b, true)?;
         Ok((CpuStorage::F32(out), self.shape.clone()))
     }
+}
+
+/// What a product's output starts from before the product is added.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// Zero: the product alone.
+    Zero,
+    /// A bias `[cols]` broadcast over the rows.
+    Bias(&'a [f32]),
+    /// A full `[rows, cols]` residual.
+    Residual(&'a [f32]),
+}
+
+/// A copy of `src`, written in parallel.
+fn copy_par(src: &[f32]) -> Vec<f32> {
+    let mut out = buffer::uninit(src.len());
+    out.par_chunks_mut(1 << 14)
+        .zip(src.par_chunks(1 << 14))
+        .for_each(|(o, s)| {
+            for (o, &x) in o.iter_mut().zip(s) {
+                o.write(x);
+            }
+        });
+    // SAFETY: the chunks cover `out` and each slot is written.
+    unsafe { buffer::assume_init(out) }
 }
 
 /// `rows` copies of `bias`, written in parallel (the product then adds into them).
@@ -208,7 +265,7 @@ impl CustomOp3 for BiasedProduct {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let bias = contiguous_f32(s3, l3, "linear bias")?;
-        self.0.run(s1, l1, s2, l2, Some(bias))
+        self.0.run(s1, l1, s2, l2, Start::Bias(bias))
     }
 
     fn bwd(
@@ -253,5 +310,40 @@ impl CustomOp1 for ColumnSums {
                 }
             });
         Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
+    }
+}
+
+/// `residual + x Wᵀ` as one op: its backward passes `g` to the residual unchanged.
+struct ResidualProduct(Product);
+
+impl CustomOp3 for ResidualProduct {
+    fn name(&self) -> &'static str {
+        "linear-residual-product"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let residual = contiguous_f32(s3, l3, "linear residual")?;
+        self.0.run(s1, l1, s2, l2, Start::Residual(residual))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _residual: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = grad.contiguous()?;
+        let (dx, dw) = input_and_weight_grads(x, w, &g)?;
+        Ok((dx, dw, Some(g)))
     }
 }

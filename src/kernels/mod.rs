@@ -1,6 +1,7 @@
 //! Fused CPU kernels with their own backward pass for the hot paths of a training step: linear
 //! layers as one product, RMSNorm, rotary embeddings, grouped-query attention (and its masked
-//! softmax alone, for soft-capped scores), the gated MLP activation, and the LM head fused with the
+//! softmax alone, for soft-capped scores), the gated MLP activation (alone, or with the down
+//! projection so the activation is recomputed in backward), and the LM head fused with the
 //! label log-prob (chunked, so full logits are never kept); for the GANPO discriminators,
 //! LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen weights (input
 //! gradient only). Also AdamW's update and a gradient's sum of squares.
@@ -19,6 +20,7 @@ mod frozen_linear;
 mod gelu;
 mod gemm;
 mod glu;
+mod glu_down;
 mod layer_norm;
 mod linear;
 mod lm_head;
@@ -37,8 +39,9 @@ pub use attention::{attention, attention_composed, grouped_attention_composed, p
 pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed, gelu_erf_masked};
 pub use glu::{gated_activation, gated_activation_composed};
+pub use glu_down::{gated_down, gated_down_composed};
 pub use layer_norm::{layer_norm, layer_norm_composed};
-pub use linear::{linear, linear_composed};
+pub use linear::{linear, linear_composed, linear_residual};
 pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use masked_scale::{

@@ -158,10 +158,35 @@ impl Attention {
     /// Full self-attention over `x` (`[batch, seq, d]`).
     pub fn forward(&self, x: &Tensor, rotary: &Rotary, masks: &AttentionMasks) -> Result<Tensor> {
         let (q, k, v) = self.project(x, rotary, 0)?;
-        let mask = match (self.kind, &masks.sliding) {
+        self.attend(&q, &k, &v, self.mask(masks))
+    }
+
+    /// `residual + ` [`Attention::forward`]`(x)`. Without soft-capping or an output-projection
+    /// bias, the output projection and the residual add are one op
+    /// ([`kernels::linear_residual`]), so the projection's output is not a graph node of its own.
+    pub fn forward_residual(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        masks: &AttentionMasks,
+        residual: &Tensor,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, rotary, 0)?;
+        let mask = self.mask(masks);
+        match (self.softcap, self.o_proj.bias()) {
+            (None, None) => {
+                let out = kernels::attention(&q, &k, &v, mask, self.scale, None)?;
+                kernels::linear_residual(&out, self.o_proj.weight(), residual)
+            }
+            _ => Ok((residual + self.attend(&q, &k, &v, mask)?)?),
+        }
+    }
+
+    /// The mask this layer attends under (sliding-window layers use the sliding one).
+    fn mask<'m>(&self, masks: &'m AttentionMasks) -> &'m Tensor {
+        match (self.kind, &masks.sliding) {
             (AttentionKind::Sliding, Some(sliding)) => sliding,
             _ => &masks.full,
-        };
-        self.attend(&q, &k, &v, mask)
+        }
     }
 }

@@ -116,10 +116,15 @@ impl DecoderLayer {
         rotary: &Rotary,
         masks: &AttentionMasks,
     ) -> Result<Tensor> {
-        let attn = self
-            .self_attn
-            .forward(&self.input_layernorm.forward(x)?, rotary, masks)?;
-        let x = self.attention_residual(x, &attn)?;
+        let normed = self.input_layernorm.forward(x)?;
+        let x = match self.pre_feedforward_layernorm {
+            // Gemma-2 normalizes the attention output before the residual add.
+            Some(_) => {
+                let attn = self.self_attn.forward(&normed, rotary, masks)?;
+                self.attention_residual(x, &attn)?
+            }
+            None => self.self_attn.forward_residual(&normed, rotary, masks, x)?,
+        };
         self.mlp_block(&x)
     }
 }

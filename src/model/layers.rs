@@ -48,6 +48,11 @@ impl Linear {
         self.inner.weight()
     }
 
+    /// The `[out_dim]` bias, if the layer has one.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.inner.bias()
+    }
+
     /// Applies the projection to `[..., in_dim]` as one 2-D product ([`kernels::linear`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         kernels::linear(x, self.inner.weight(), self.inner.bias())
@@ -112,11 +117,17 @@ impl Mlp {
         })
     }
 
-    /// Applies the MLP to `[..., dim]`.
+    /// Applies the MLP to `[..., dim]`. Without a down-projection bias, the activation and the
+    /// down projection are one op ([`kernels::gated_down`]) that recomputes the activation in
+    /// backward instead of keeping it.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = self.gate_proj.forward(x)?;
         let up = self.up_proj.forward(x)?;
-        self.down_proj
-            .forward(&kernels::gated_activation(&gate, &up, self.act)?)
+        match self.down_proj.bias() {
+            None => kernels::gated_down(&gate, &up, self.down_proj.weight(), self.act),
+            Some(_) => self
+                .down_proj
+                .forward(&kernels::gated_activation(&gate, &up, self.act)?),
+        }
     }
 }

@@ -1,0 +1,192 @@
+//! The gated MLP's activation and down projection as one op: `(act(gate) ⊙ up) W_downᵀ`.
+//!
+//! As two ops, the `[rows, hidden]` activation is a graph node of its own: candle keeps it (the
+//! down projection's input) until the whole backward pass returns, next to the gate and up
+//! projections' outputs that its own backward needs. This op keeps only `gate` and `up` and
+//! recomputes the activation (one element-wise pass) in its backward: at SmolLM2-360M's shape and
+//! 1,024 tokens, 32 × 10.5 MB fewer bytes alive at the step's peak. Its backward also writes the
+//! activation's gradient straight into the gate and up gradients, with no graph node (and so no
+//! zero fill and addition) in between.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+
+use super::buffer;
+use super::gemm::{MatRef, matmul_new};
+use super::glu::{glu_grads_into, glu_values};
+use super::storage::{contiguous_f32, with_f32};
+use super::{fused, gated_activation, linear};
+use crate::model::Activation;
+use crate::{Error, Result};
+
+/// `(act(gate) ⊙ up) weightᵀ` for `gate`, `up` `[..., hidden]` and `weight` `[out, hidden]`
+/// (no bias); differentiable in all three.
+pub fn gated_down(gate: &Tensor, up: &Tensor, weight: &Tensor, act: Activation) -> Result<Tensor> {
+    let (out_dim, hidden) = weight.dims2()?;
+    let dims = gate.dims();
+    if up.dims() != dims || dims.last() != Some(&hidden) {
+        return Err(Error::Training(format!(
+            "gated down projection: gate {dims:?} and up {:?} do not fit weight [{out_dim}, {hidden}]",
+            up.dims()
+        )));
+    }
+    if !fused(&[gate, up, weight]) {
+        return gated_down_composed(gate, up, weight, act);
+    }
+    let mut shape = dims.to_vec();
+    shape[dims.len() - 1] = out_dim;
+    let op = GatedDown {
+        act,
+        shape: shape.into(),
+    };
+    Ok(gate
+        .contiguous()?
+        .apply_op3(&up.contiguous()?, &weight.contiguous()?, op)?)
+}
+
+/// The same function as the two ops it replaces.
+pub fn gated_down_composed(
+    gate: &Tensor,
+    up: &Tensor,
+    weight: &Tensor,
+    act: Activation,
+) -> Result<Tensor> {
+    linear(&gated_activation(gate, up, act)?, weight, None)
+}
+
+struct GatedDown {
+    act: Activation,
+    shape: Shape,
+}
+
+/// Checks the three buffers' sizes; returns `(rows, hidden, out)`.
+fn sizes(
+    gate: &[f32],
+    up: &[f32],
+    weight: &Layout,
+    what: &str,
+) -> candle_core::Result<(usize, usize, usize)> {
+    let (out, hidden) = weight.shape().dims2()?;
+    if up.len() != gate.len() || hidden == 0 || !gate.len().is_multiple_of(hidden) {
+        candle_core::bail!(
+            "{what}: gate of {} and up of {} values for a weight [{out}, {hidden}]",
+            gate.len(),
+            up.len()
+        );
+    }
+    Ok((gate.len() / hidden, hidden, out))
+}
+
+impl CustomOp3 for GatedDown {
+    fn name(&self) -> &'static str {
+        "fused-gated-down"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let gate = contiguous_f32(s1, l1, "gate")?;
+        let up = contiguous_f32(s2, l2, "up")?;
+        let w = contiguous_f32(s3, l3, "down-projection weight")?;
+        let (rows, hidden, out) = sizes(gate, up, l3, "gated down projection")?;
+        let h = glu_values(gate, up, self.act);
+        let y = matmul_new(
+            MatRef::row_major(&h, rows, hidden),
+            MatRef::row_major(w, out, hidden).t(),
+        )?;
+        Ok((CpuStorage::F32(y), self.shape.clone()))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let op = GatedDownGrad {
+            act: self.act,
+            grad: grad.contiguous()?,
+            weight_grad: weight.track_op(),
+        };
+        let packed = gate.apply_op3_no_bwd(up, weight, &op)?;
+        let n = gate.elem_count();
+        let dw = op
+            .weight_grad
+            .then(|| {
+                packed
+                    .narrow(0, 2 * n, weight.elem_count())?
+                    .reshape(weight.shape())
+            })
+            .transpose()?;
+        Ok((
+            Some(packed.narrow(0, 0, n)?.reshape(gate.shape())?),
+            Some(packed.narrow(0, n, n)?.reshape(up.shape())?),
+            dw,
+        ))
+    }
+}
+
+/// Backward of [`GatedDown`]: `∂L/∂gate`, `∂L/∂up` and (when the weight is trained) `∂L/∂W`,
+/// flat and concatenated in that order.
+struct GatedDownGrad {
+    act: Activation,
+    grad: Tensor,
+    weight_grad: bool,
+}
+
+impl CustomOp3 for GatedDownGrad {
+    fn name(&self) -> &'static str {
+        "fused-gated-down-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let gate = contiguous_f32(s1, l1, "gate")?;
+        let up = contiguous_f32(s2, l2, "up")?;
+        let w = contiguous_f32(s3, l3, "down-projection weight")?;
+        let (rows, hidden, out) = sizes(gate, up, l3, "gated down projection gradient")?;
+        let n = gate.len();
+        with_f32(&self.grad, "gated down projection output gradient", |g| {
+            if g.len() != rows * out {
+                candle_core::bail!(
+                    "gated down projection: an output gradient of {} values for [{rows}, {out}]",
+                    g.len()
+                );
+            }
+            let gm = MatRef::row_major(g, rows, out);
+            // ∂L/∂h = g W, then through the activation into gate and up.
+            let dh = matmul_new(gm, MatRef::row_major(w, out, hidden))?;
+            let dw_len = if self.weight_grad { out * hidden } else { 0 };
+            let mut packed = buffer::uninit(2 * n + dw_len);
+            glu_grads_into(gate, up, &dh, self.act, &mut packed);
+            drop(dh);
+            if self.weight_grad {
+                // ∂L/∂W = gᵀ h, with h recomputed.
+                let h = glu_values(gate, up, self.act);
+                let dw = matmul_new(gm.t(), MatRef::row_major(&h, rows, hidden))?;
+                for (slot, &v) in packed[2 * n..].iter_mut().zip(&dw) {
+                    slot.write(v);
+                }
+            }
+            // SAFETY: `glu_grads_into` wrote the first `2 n` slots and the loop the `dw_len`
+            // after them.
+            let packed = unsafe { buffer::assume_init(packed) };
+            let len = packed.len();
+            Ok((CpuStorage::F32(packed), Shape::from(len)))
+        })
+    }
+}
