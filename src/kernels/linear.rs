@@ -41,7 +41,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
             Ok(x.contiguous()?.apply_op3(
                 &weight.contiguous()?,
                 &b.contiguous()?,
-                BiasedProduct(forward),
+                SumProduct(forward, Addend::Bias),
             )?)
         }
         None if fused(&[x, weight]) => {
@@ -78,7 +78,7 @@ pub fn linear_residual(x: &Tensor, weight: &Tensor, residual: &Tensor) -> Result
     Ok(x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &residual.contiguous()?,
-        ResidualProduct(product),
+        SumProduct(product, Addend::Residual),
     )?)
 }
 
@@ -247,12 +247,24 @@ fn input_and_weight_grads(
     Ok((dx, dw))
 }
 
-/// `x Wᵀ + b` as one op: its backward adds `∂L/∂b`, the column sums of `g`.
-struct BiasedProduct(Product);
+/// What a [`SumProduct`] adds its product to.
+#[derive(Clone, Copy)]
+enum Addend {
+    /// A bias `[out]` broadcast over the rows: its gradient is the column sums of `g`.
+    Bias,
+    /// A residual of the output's shape: its gradient is `g` itself.
+    Residual,
+}
 
-impl CustomOp3 for BiasedProduct {
+/// `x Wᵀ + b` or `residual + x Wᵀ` as one op.
+struct SumProduct(Product, Addend);
+
+impl CustomOp3 for SumProduct {
     fn name(&self) -> &'static str {
-        "linear-biased-product"
+        match self.1 {
+            Addend::Bias => "linear-biased-product",
+            Addend::Residual => "linear-residual-product",
+        }
     }
 
     fn cpu_fwd(
@@ -264,25 +276,32 @@ impl CustomOp3 for BiasedProduct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let bias = contiguous_f32(s3, l3, "linear bias")?;
-        self.0.run(s1, l1, s2, l2, Start::Bias(bias))
+        let addend = contiguous_f32(s3, l3, "linear bias or residual")?;
+        let start = match self.1 {
+            Addend::Bias => Start::Bias(addend),
+            Addend::Residual => Start::Residual(addend),
+        };
+        self.0.run(s1, l1, s2, l2, start)
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        b: &Tensor,
+        addend: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = grad.contiguous()?;
         let (dx, dw) = input_and_weight_grads(x, w, &g)?;
-        let db = b
-            .track_op()
-            .then(|| g.apply_op1_no_bwd(&ColumnSums))
-            .transpose()?;
-        Ok((dx, dw, db))
+        let da = match self.1 {
+            Addend::Bias => addend
+                .track_op()
+                .then(|| g.apply_op1_no_bwd(&ColumnSums))
+                .transpose()?,
+            Addend::Residual => Some(g),
+        };
+        Ok((dx, dw, da))
     }
 }
 
@@ -310,40 +329,5 @@ impl CustomOp1 for ColumnSums {
                 }
             });
         Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
-    }
-}
-
-/// `residual + x Wᵀ` as one op: its backward passes `g` to the residual unchanged.
-struct ResidualProduct(Product);
-
-impl CustomOp3 for ResidualProduct {
-    fn name(&self) -> &'static str {
-        "linear-residual-product"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let residual = contiguous_f32(s3, l3, "linear residual")?;
-        self.0.run(s1, l1, s2, l2, Start::Residual(residual))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _residual: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = grad.contiguous()?;
-        let (dx, dw) = input_and_weight_grads(x, w, &g)?;
-        Ok((dx, dw, Some(g)))
     }
 }
