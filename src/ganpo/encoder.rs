@@ -85,13 +85,8 @@ impl EncoderLayer {
         drops: &mut DropoutDraws<'_>,
     ) -> Result<Tensor> {
         let p = &self.params;
-        let h = layer_norm(x, &p.norm1, mode)?;
-        let h = self.self_attention(&h, attn_bias, mode, drops)?;
-        let x = self.residual_dropout(x, &h, mode, drops)?;
-        let h = layer_norm(&x, &p.norm2, mode)?;
-        let h = linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?;
-        let h = self.gelu_dropout(&h, mode, drops)?;
-        let h = linear(&h, &p.linear2_weight, &p.linear2_bias, mode)?;
+        let (x, g) = self.to_hidden(x, attn_bias, mode, drops)?;
+        let h = linear(&g, &p.linear2_weight, &p.linear2_bias, mode)?;
         self.residual_dropout(&x, &h, mode, drops)
     }
 
@@ -112,13 +107,28 @@ impl EncoderLayer {
             return pool(&self.forward(x, attn_bias, mode, drops)?);
         }
         let p = &self.params;
+        let (x, g) = self.to_hidden(x, attn_bias, mode, drops)?;
+        let out = linear(&pool(&g)?, &p.linear2_weight, &p.linear2_bias, mode)?;
+        Ok((pool(&x)? + out)?)
+    }
+
+    /// The layer up to its output projection: the residual stream after the attention block, and
+    /// the feed-forward hidden layer after GELU (and its dropout).
+    fn to_hidden(
+        &self,
+        x: &Tensor,
+        attn_bias: &Tensor,
+        mode: Mode,
+        drops: &mut DropoutDraws<'_>,
+    ) -> Result<(Tensor, Tensor)> {
+        let p = &self.params;
         let h = layer_norm(x, &p.norm1, mode)?;
         let h = self.self_attention(&h, attn_bias, mode, drops)?;
-        let x = (x + h)?;
+        let x = self.residual_dropout(x, &h, mode, drops)?;
         let h = layer_norm(&x, &p.norm2, mode)?;
-        let h = gelu(&linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?)?;
-        let out = linear(&pool(&h)?, &p.linear2_weight, &p.linear2_bias, mode)?;
-        Ok((pool(&x)? + out)?)
+        let h = linear(&h, &p.linear1_weight, &p.linear1_bias, mode)?;
+        let g = self.gelu_dropout(&h, mode, drops)?;
+        Ok((x, g))
     }
 
     /// `x + Dropout(h)`, as one op in training mode.

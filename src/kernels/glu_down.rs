@@ -58,14 +58,27 @@ struct GatedDown {
     shape: Shape,
 }
 
-/// Checks the three buffers' sizes; returns `(rows, hidden, out)`.
-fn sizes(
-    gate: &[f32],
-    up: &[f32],
-    weight: &Layout,
+/// The op's three inputs and their sizes.
+struct Operands<'a> {
+    gate: &'a [f32],
+    up: &'a [f32],
+    w: &'a [f32],
+    rows: usize,
+    hidden: usize,
+    out: usize,
+}
+
+/// Reads and size-checks `(gate, up, weight)`.
+fn operands<'a>(
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+    (s3, l3): (&'a CpuStorage, &Layout),
     what: &str,
-) -> candle_core::Result<(usize, usize, usize)> {
-    let (out, hidden) = weight.shape().dims2()?;
+) -> candle_core::Result<Operands<'a>> {
+    let gate = contiguous_f32(s1, l1, "gate")?;
+    let up = contiguous_f32(s2, l2, "up")?;
+    let w = contiguous_f32(s3, l3, "down-projection weight")?;
+    let (out, hidden) = l3.shape().dims2()?;
     if up.len() != gate.len() || hidden == 0 || !gate.len().is_multiple_of(hidden) {
         candle_core::bail!(
             "{what}: gate of {} and up of {} values for a weight [{out}, {hidden}]",
@@ -73,7 +86,14 @@ fn sizes(
             up.len()
         );
     }
-    Ok((gate.len() / hidden, hidden, out))
+    Ok(Operands {
+        gate,
+        up,
+        w,
+        rows: gate.len() / hidden,
+        hidden,
+        out,
+    })
 }
 
 impl CustomOp3 for GatedDown {
@@ -90,10 +110,14 @@ impl CustomOp3 for GatedDown {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let gate = contiguous_f32(s1, l1, "gate")?;
-        let up = contiguous_f32(s2, l2, "up")?;
-        let w = contiguous_f32(s3, l3, "down-projection weight")?;
-        let (rows, hidden, out) = sizes(gate, up, l3, "gated down projection")?;
+        let Operands {
+            gate,
+            up,
+            w,
+            rows,
+            hidden,
+            out,
+        } = operands((s1, l1), (s2, l2), (s3, l3), "gated down projection")?;
         let h = glu_values(gate, up, self.act);
         let y = matmul_new(
             MatRef::row_major(&h, rows, hidden),
@@ -155,10 +179,19 @@ impl CustomOp3 for GatedDownGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let gate = contiguous_f32(s1, l1, "gate")?;
-        let up = contiguous_f32(s2, l2, "up")?;
-        let w = contiguous_f32(s3, l3, "down-projection weight")?;
-        let (rows, hidden, out) = sizes(gate, up, l3, "gated down projection gradient")?;
+        let Operands {
+            gate,
+            up,
+            w,
+            rows,
+            hidden,
+            out,
+        } = operands(
+            (s1, l1),
+            (s2, l2),
+            (s3, l3),
+            "gated down projection gradient",
+        )?;
         let n = gate.len();
         with_f32(&self.grad, "gated down projection output gradient", |g| {
             if g.len() != rows * out {

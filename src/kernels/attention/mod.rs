@@ -50,18 +50,7 @@ pub fn attention(
             v.dims()
         )));
     }
-    if mask.dims() != [b, 1, t, s] {
-        return Err(Error::Training(format!(
-            "attention: mask {:?} is not [{b}, 1, {t}, {s}]",
-            mask.dims()
-        )));
-    }
-    if let Some(keep) = keep.filter(|keep| keep.dims() != [b, h, t, s]) {
-        return Err(Error::Training(format!(
-            "attention: dropout mask {:?} is not [{b}, {h}, {t}, {s}]",
-            keep.dims()
-        )));
-    }
+    check_constants("attention", mask, keep, [b, h, t, s])?;
     if !fused(&[q, k, v, mask]) || keep.is_some_and(|keep| !fused(&[keep])) {
         return attention_composed(q, k, v, mask, scale, keep);
     }
@@ -95,18 +84,7 @@ pub fn packed_attention(
         )));
     }
     let d = packed / (3 * heads);
-    if mask.dims() != [b, 1, t, t] {
-        return Err(Error::Training(format!(
-            "packed attention: mask {:?} is not [{b}, 1, {t}, {t}]",
-            mask.dims()
-        )));
-    }
-    if let Some(keep) = keep.filter(|keep| keep.dims() != [b, heads, t, t]) {
-        return Err(Error::Training(format!(
-            "packed attention: dropout mask {:?} is not [{b}, {heads}, {t}, {t}]",
-            keep.dims()
-        )));
-    }
+    check_constants("packed attention", mask, keep, [b, heads, t, t])?;
     if !fused(&[qkv, mask]) || keep.is_some_and(|keep| !fused(&[keep])) {
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
@@ -124,6 +102,28 @@ pub fn packed_attention(
     };
     let op = Attention::new(Layout::Packed { heads }, mask, keep, scale, save)?;
     Ok(qkv.contiguous()?.apply_op1(op)?)
+}
+
+/// Fails unless `mask` is `[b, 1, t, s]` and `keep`, when given, `[b, h, t, s]`.
+fn check_constants(
+    what: &str,
+    mask: &Tensor,
+    keep: Option<&Tensor>,
+    [b, h, t, s]: [usize; 4],
+) -> Result<()> {
+    if mask.dims() != [b, 1, t, s] {
+        return Err(Error::Training(format!(
+            "{what}: mask {:?} is not [{b}, 1, {t}, {s}]",
+            mask.dims()
+        )));
+    }
+    if let Some(keep) = keep.filter(|keep| keep.dims() != [b, h, t, s]) {
+        return Err(Error::Training(format!(
+            "{what}: dropout mask {:?} is not [{b}, {h}, {t}, {s}]",
+            keep.dims()
+        )));
+    }
+    Ok(())
 }
 
 /// The same function from differentiable candle primitives.
