@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::{contiguous_f32, rows_of};
-use super::{buffer, fused, rows_per_task};
+use super::{buffer, fused, rows_per_task, simd};
 use crate::Result;
 
 /// LayerNorm of `x` (`[..., dim]`) with `weight` and `bias` (`[dim]`).
@@ -34,12 +34,50 @@ pub fn layer_norm_composed(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64)
     Ok(normed.broadcast_mul(weight)?.broadcast_add(bias)?)
 }
 
-/// `(μ, r)` of one row, two-pass in f32.
+/// `(μ, r)` of one row, two-pass in f32, each sum in [`LANES`] independent accumulators (one
+/// sequential chain would bound the loop by the add latency and keep it scalar).
+#[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = laned_sum(row, |v| v) / n;
+    let var = laned_sum(row, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Independent accumulators per row sum: enough for the widest vectors.
+const LANES: usize = 16;
+
+/// `Σ f(x)` over `row`, accumulated in [`LANES`] lanes, then the lanes and the tail in order.
+#[inline(always)]
+fn laned_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (s, &x) in lanes.iter_mut().zip(chunk) {
+            *s += f(x);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `Σ aᵢ bᵢ` in [`LANES`] lanes.
+#[inline(always)]
+fn laned_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for ((s, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *s += x * y;
+        }
+    }
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 struct LayerNorm {
@@ -71,12 +109,17 @@ impl CustomOp3 for LayerNorm {
         out.par_chunks_mut(chunk)
             .zip(x.par_chunks(chunk))
             .for_each(|(o, x)| {
-                for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                    let (mean, r) = moments(x, eps);
-                    for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
-                        o.write((x - mean) * r * w + b);
-                    }
-                }
+                simd::vectorized(
+                    #[inline(always)]
+                    || {
+                        for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+                            let (mean, r) = moments(x, eps);
+                            for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
+                                o.write((x - mean) * r * w + b);
+                            }
+                        }
+                    },
+                )
             });
         // SAFETY: the chunks cover `out` (whole rows each) and every row is written in full.
         let out = unsafe { buffer::assume_init(out) };
@@ -143,28 +186,36 @@ impl CustomOp3 for LayerNormGrad {
             .map(|(dx, (x, g))| {
                 // ∂L/∂w then ∂L/∂b of this task's rows.
                 let mut dwb = vec![0f32; 2 * dim];
-                let mut xhat = vec![0f32; dim];
-                for ((dx, x), g) in dx
-                    .chunks_exact_mut(dim)
-                    .zip(x.chunks_exact(dim))
-                    .zip(g.chunks_exact(dim))
-                {
-                    let (mean, r) = moments(x, eps);
-                    let (mut sum_a, mut sum_ax) = (0f32, 0f32);
-                    for (((h, &x), &g), &w) in xhat.iter_mut().zip(x).zip(g).zip(w) {
-                        *h = (x - mean) * r;
-                        let a = g * w;
-                        sum_a += a;
-                        sum_ax += a * *h;
-                    }
-                    let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
-                    let (dw, db) = dwb.split_at_mut(dim);
-                    for i in 0..dim {
-                        dx[i].write(r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax));
-                        dw[i] += g[i] * xhat[i];
-                        db[i] += g[i];
-                    }
-                }
+                let (mut xhat, mut gw) = (vec![0f32; dim], vec![0f32; dim]);
+                simd::vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((dx, x), g) in dx
+                            .chunks_exact_mut(dim)
+                            .zip(x.chunks_exact(dim))
+                            .zip(g.chunks_exact(dim))
+                        {
+                            let (mean, r) = moments(x, eps);
+                            for ((h, a), (&x, (&g, &w))) in xhat
+                                .iter_mut()
+                                .zip(&mut gw)
+                                .zip(x.iter().zip(g.iter().zip(w)))
+                            {
+                                *h = (x - mean) * r;
+                                *a = g * w;
+                            }
+                            let sum_a = laned_sum(&gw, |a| a);
+                            let sum_ax = laned_dot(&gw, &xhat);
+                            let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
+                            let (dw, db) = dwb.split_at_mut(dim);
+                            for i in 0..dim {
+                                dx[i].write(r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax));
+                                dw[i] += g[i] * xhat[i];
+                                db[i] += g[i];
+                            }
+                        }
+                    },
+                );
                 dwb
             })
             .collect();

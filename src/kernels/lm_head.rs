@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
 use super::storage::contiguous_f32;
-use super::{fused, vexp};
+use super::{fused, simd, vexp};
 use crate::Result;
 
 /// Rows per chunk: the chunk's logits (`rows × vocab` f32) are the op's only large buffer.
@@ -137,8 +137,13 @@ fn chunk_logits(
 /// `max + log Σ exp(x − max)` of one row, the sum accumulated in f64 (a sequential f32 sum over a
 /// 49k-entry vocabulary drifts ~1e-4). Shared with `logps`' fused label log-prob.
 pub(crate) fn row_logsumexp(row: &[f32]) -> f32 {
-    let max = vexp::max(row);
-    (f64::from(max) + vexp::sum_exp(row, max).ln()) as f32
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            let max = vexp::max(row);
+            (f64::from(max) + vexp::sum_exp(row, max).ln()) as f32
+        },
+    )
 }
 
 impl CustomOp2 for LmHeadLogps {
@@ -256,9 +261,22 @@ impl CustomOp3 for LmHeadLogpsGrad {
                     let slope =
                         |l: f32| self.softcap.map_or(1.0, |cap| 1.0 - (l / cap) * (l / cap));
                     let label_slope = slope(row[label]);
-                    for l in row.iter_mut() {
-                        *l = -gr * vexp::exp(*l - lse) * slope(*l);
-                    }
+                    simd::vectorized(
+                        #[inline(always)]
+                        || match self.softcap {
+                            None => {
+                                for l in row.iter_mut() {
+                                    *l = -gr * vexp::exp(*l - lse);
+                                }
+                            }
+                            Some(cap) => {
+                                for l in row.iter_mut() {
+                                    *l =
+                                        -gr * vexp::exp(*l - lse) * (1.0 - (*l / cap) * (*l / cap));
+                                }
+                            }
+                        },
+                    );
                     row[label] += gr * label_slope;
                 });
             let c = idx.len();

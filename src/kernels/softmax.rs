@@ -31,6 +31,7 @@ pub fn masked_softmax_composed(scores: &Tensor, mask: &Tensor, scale: f64) -> Re
 
 /// Turns a row of scores into probabilities in place: `p = softmax(z)` with `z = s · scale + mask`;
 /// returns `(max z, 1 / Σ exp(z − max))`.
+#[inline(always)]
 pub(super) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> (f32, f32) {
     for (z, &m) in row.iter_mut().zip(mask) {
         *z = *z * scale + m;

@@ -50,7 +50,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 }
 
 /// The largest element of `row` (−∞ for an empty row).
-#[inline]
+#[inline(always)]
 pub(crate) fn max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
@@ -67,7 +67,7 @@ pub(crate) fn max(row: &[f32]) -> f32 {
 }
 
 /// `Σ exp(x − shift)` over `row`, accumulated in f64.
-#[inline]
+#[inline(always)]
 pub(crate) fn sum_exp(row: &[f32], shift: f32) -> f64 {
     let mut lanes = [0f64; LANES];
     let mut chunks = row.chunks_exact(LANES);
@@ -85,7 +85,7 @@ pub(crate) fn sum_exp(row: &[f32], shift: f32) -> f64 {
 }
 
 /// Replaces every `x` of `row` by `exp(x − shift)` and returns their sum (f32, in lanes).
-#[inline]
+#[inline(always)]
 pub(crate) fn exp_shifted_in_place(row: &mut [f32], shift: f32) -> f32 {
     let mut lanes = [0f32; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::super::gemm::{MatRef, matmul_into};
 use super::super::softmax::softmax_row;
-use super::super::vexp;
+use super::super::{simd, vexp};
 use super::heads::Heads;
 
 /// Query rows per forward task: enough for an efficient product, small enough to balance.
@@ -95,13 +95,18 @@ pub(super) fn forward(
                         });
                         let row_stats = |p: &mut [f32], stats: &mut [f32]| {
                             matmul_into(p, s, qm, km.t(), false, 1)?;
-                            for (i, row) in p.chunks_exact_mut(s).enumerate() {
-                                let mask_at = (bi * t + r0 + i) * s;
-                                let (max, inv) =
-                                    softmax_row(row, &c.mask[mask_at..mask_at + s], c.scale);
-                                stats[(i * h + head) * 2] = max;
-                                stats[(i * h + head) * 2 + 1] = inv;
-                            }
+                            simd::vectorized(
+                                #[inline(always)]
+                                || {
+                                    for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                                        let mask_at = (bi * t + r0 + i) * s;
+                                        let mask = &c.mask[mask_at..mask_at + s];
+                                        let (max, inv) = softmax_row(row, mask, c.scale);
+                                        stats[(i * h + head) * 2] = max;
+                                        stats[(i * h + head) * 2 + 1] = inv;
+                                    }
+                                },
+                            );
                             Ok::<(), candle_core::Error>(())
                         };
                         // The values are weighted by the probabilities times the dropout factors.
@@ -110,10 +115,7 @@ pub(super) fn forward(
                                 row_stats(p, stats)?;
                                 match keep {
                                     Some(keep) => {
-                                        for ((w, &p), &k) in scratch.iter_mut().zip(&**p).zip(keep)
-                                        {
-                                            *w = p * k;
-                                        }
+                                        product_into(&mut scratch, p, keep);
                                         &scratch
                                     }
                                     None => p,
@@ -189,12 +191,18 @@ pub(super) fn backward(
                     Saved::Probs(probs) => &probs[(bi * h + head) * t * s..][..t * s],
                     Saved::Stats(stats) => {
                         matmul_into(&mut scratch, s, qm, km.t(), false, 1)?;
-                        for (i, row) in scratch.chunks_exact_mut(s).enumerate() {
-                            let at = ((bi * t + i) * h + head) * 2;
-                            let mask_at = (bi * t + i) * s;
-                            let (max, inv) = (stats[at], stats[at + 1]);
-                            probs_row(row, &c.mask[mask_at..mask_at + s], scale, max, inv);
-                        }
+                        simd::vectorized(
+                            #[inline(always)]
+                            || {
+                                for (i, row) in scratch.chunks_exact_mut(s).enumerate() {
+                                    let at = ((bi * t + i) * h + head) * 2;
+                                    let mask_at = (bi * t + i) * s;
+                                    let (max, inv) = (stats[at], stats[at + 1]);
+                                    let mask = &c.mask[mask_at..mask_at + s];
+                                    probs_row(row, mask, scale, max, inv);
+                                }
+                            },
+                        );
                         &scratch
                     }
                 };
@@ -203,9 +211,7 @@ pub(super) fn backward(
                 let keep = c.keep.map(|k| &k[(bi * h + head) * t * s..][..t * s]);
                 let weights = match keep {
                     Some(keep) => {
-                        for ((w, &p), &k) in kept.iter_mut().zip(p).zip(keep) {
-                            *w = p * k;
-                        }
+                        product_into(&mut kept, p, keep);
                         &kept
                     }
                     None => p,
@@ -217,17 +223,24 @@ pub(super) fn backward(
                     scale_row(&mut ds, keep);
                 }
                 // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
-                for (i, (ds, p)) in ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate() {
-                    let at = (bi * t + i) * row_len + head * d;
-                    let dot: f32 = g[at..at + d]
-                        .iter()
-                        .zip(&o[at..at + d])
-                        .map(|(g, o)| g * o)
-                        .sum();
-                    for (ds, &p) in ds.iter_mut().zip(p) {
-                        *ds = scale * p * (*ds - dot);
-                    }
-                }
+                simd::vectorized(
+                    #[inline(always)]
+                    || {
+                        for (i, (ds, p)) in
+                            ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate()
+                        {
+                            let at = (bi * t + i) * row_len + head * d;
+                            let dot: f32 = g[at..at + d]
+                                .iter()
+                                .zip(&o[at..at + d])
+                                .map(|(g, o)| g * o)
+                                .sum();
+                            for (ds, &p) in ds.iter_mut().zip(p) {
+                                *ds = scale * p * (*ds - dot);
+                            }
+                        }
+                    },
+                );
                 let dsm = MatRef::row_major(&ds, t, s);
                 matmul_into(dq, d, dsm, km, false, 1)?;
                 matmul_into(dk, d, dsm.t(), qm, true, 1)?;
@@ -238,15 +251,33 @@ pub(super) fn backward(
 }
 
 /// Rebuilds a row of probabilities in place from its scores and saved statistics.
+#[inline(always)]
 fn probs_row(row: &mut [f32], mask: &[f32], scale: f32, max: f32, inv: f32) {
     for (z, &m) in row.iter_mut().zip(mask) {
         *z = vexp::exp(*z * scale + m - max) * inv;
     }
 }
 
-/// `row ⊙= factors`.
+/// `row ⊙= factors`, vectorized.
 fn scale_row(row: &mut [f32], factors: &[f32]) {
-    for (x, &f) in row.iter_mut().zip(factors) {
-        *x *= f;
-    }
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            for (x, &f) in row.iter_mut().zip(factors) {
+                *x *= f;
+            }
+        },
+    )
+}
+
+/// `out = a ⊙ b`, vectorized.
+fn product_into(out: &mut [f32], a: &[f32], b: &[f32]) {
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = a * b;
+            }
+        },
+    )
 }
