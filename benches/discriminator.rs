@@ -23,10 +23,9 @@ fn main() -> ganpo::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: set before any thread pool starts.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", "2") };
-    }
+    let threads = std::env::var_os("RAYON_NUM_THREADS").is_none().then_some(2);
+    // SAFETY: set before any thread pool starts.
+    unsafe { ganpo::cpu::configure_compute_pools(threads) };
     ganpo::cpu::init_compute_threads();
     let (b, t, d) = (4, 256, 576);
     let dev = Device::Cpu;

@@ -14,10 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    if let Some(n) = args.threads() {
-        // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
-        unsafe { ganpo::cpu::set_compute_threads(n) };
-    }
+    // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
+    unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
     ganpo::cpu::init_compute_threads();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
