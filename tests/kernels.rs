@@ -6,6 +6,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use ganpo::kernels;
 use ganpo::model::Activation;
 
+#[path = "kernels/project_heads.rs"]
+mod project_heads;
+
 /// Deterministic pseudo-random values in roughly [-scale, scale].
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut state = seed

@@ -166,9 +166,11 @@ impl Product {
         }
         let mut out = match start {
             Start::Zero => return Ok((CpuStorage::F32(matmul_new(a, b)?), self.shape.clone())),
-            Start::Bias(bias) if bias.len() == b.cols => rows_of_bias(bias, a.rows),
             Start::Bias(bias) => {
-                candle_core::bail!("linear: a bias of {} for {} outputs", bias.len(), b.cols)
+                return Ok((
+                    CpuStorage::F32(biased_product(a, b, bias)?),
+                    self.shape.clone(),
+                ));
             }
             Start::Residual(r) if r.len() == a.rows * b.cols => copy_par(r),
             Start::Residual(r) => {
@@ -226,7 +228,7 @@ fn rows_of_bias(bias: &[f32], rows: usize) -> Vec<f32> {
 
 /// `∂L/∂x = g W` (`[rows, out] · [out, in]`) and `∂L/∂W = gᵀ x` (`[out, rows] · [rows, in]`), each
 /// only for an operand that needs it.
-fn input_and_weight_grads(
+pub(super) fn input_and_weight_grads(
     x: &Tensor,
     w: &Tensor,
     g: &Tensor,
@@ -315,19 +317,39 @@ impl CustomOp1 for ColumnSums {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = matrix(s, l, false)?;
-        let mut sums = vec![0f32; g.cols];
-        // Column blocks in parallel, each summing its columns over all rows in order.
-        const COLUMNS: usize = 128;
-        sums.par_chunks_mut(COLUMNS)
-            .enumerate()
-            .for_each(|(block, sums)| {
-                let first = block * COLUMNS;
-                for row in g.data.chunks_exact(g.cols.max(1)) {
-                    for (s, &x) in sums.iter_mut().zip(&row[first..]) {
-                        *s += x;
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
+        Ok((CpuStorage::F32(column_sums(g)), Shape::from(g.cols)))
     }
+}
+
+/// The column sums of the row-major `g` (a bias gradient): column blocks in parallel, each summing
+/// its columns over all rows in order.
+pub(super) fn column_sums(g: MatRef<'_>) -> Vec<f32> {
+    let mut sums = vec![0f32; g.cols];
+    const COLUMNS: usize = 128;
+    sums.par_chunks_mut(COLUMNS)
+        .enumerate()
+        .for_each(|(block, sums)| {
+            let first = block * COLUMNS;
+            for row in g.data.chunks_exact(g.cols.max(1)) {
+                for (s, &x) in sums.iter_mut().zip(&row[first..]) {
+                    *s += x;
+                }
+            }
+        });
+    sums
+}
+
+/// `a · b + bias` (bias `[b.cols]` broadcast over the rows), computed as [`linear`]'s biased
+/// product is: the bias rows first, the product added into them.
+pub(super) fn biased_product(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    bias: &[f32],
+) -> candle_core::Result<Vec<f32>> {
+    if bias.len() != b.cols {
+        candle_core::bail!("linear: a bias of {} for {} outputs", bias.len(), b.cols);
+    }
+    let mut out = rows_of_bias(bias, a.rows);
+    matmul(&mut out, a, b, true)?;
+    Ok(out)
 }

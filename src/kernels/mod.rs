@@ -25,6 +25,7 @@ mod layer_norm;
 mod linear;
 mod lm_head;
 mod masked_scale;
+mod project_heads;
 mod rms_norm;
 mod rope;
 pub(crate) mod simd;
@@ -47,6 +48,7 @@ pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use masked_scale::{
     masked_scale, masked_scale_composed, residual_masked_scale, residual_masked_scale_composed,
 };
+pub use project_heads::{RopeTables, project_heads, project_heads_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
 pub use softmax::{masked_softmax, masked_softmax_composed};

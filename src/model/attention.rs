@@ -115,15 +115,24 @@ impl Attention {
         ))
     }
 
-    /// Queries and keys rotated for positions `start..start + seq`, and values.
+    /// Queries and keys rotated for positions `start..start + seq`, and values. Each is one op
+    /// from `x` ([`kernels::project_heads`]): no projection output or transposed copy is kept for
+    /// the backward pass beside the heads themselves.
     pub fn project(
         &self,
         x: &Tensor,
         rotary: &Rotary,
         start: usize,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let (q, k, v) = self.qkv(x)?;
-        Ok((rotary.apply(&q, start)?, rotary.apply(&k, start)?, v))
+        let (cos, sin) = rotary.tables(start, x.dim(1)?, x.dtype())?;
+        let heads = |proj: &Linear, heads: usize, rope: Option<kernels::RopeTables<'_>>| {
+            kernels::project_heads(x, proj.weight(), proj.bias(), heads, rope)
+        };
+        Ok((
+            heads(&self.q_proj, self.num_heads, Some((&cos, &sin)))?,
+            heads(&self.k_proj, self.num_kv_heads, Some((&cos, &sin)))?,
+            heads(&self.v_proj, self.num_kv_heads, None)?,
+        ))
     }
 
     /// Like [`Attention::project`], with explicit per-row positions (`[batch, seq]` u32).
