@@ -8,6 +8,7 @@ use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::{contiguous_f32, rows_of};
+use super::vexp::LANES;
 use super::{buffer, fused, rows_per_task, simd};
 use crate::Result;
 
@@ -43,9 +44,6 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let var = laned_sum(row, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
-
-/// Independent accumulators per row sum: enough for the widest vectors.
-const LANES: usize = 16;
 
 /// `Σ f(x)` over `row`, accumulated in [`LANES`] lanes, then the lanes and the tail in order.
 #[inline(always)]

@@ -164,20 +164,18 @@ impl Product {
                 self.shape
             );
         }
-        let mut out = match start {
-            Start::Zero => return Ok((CpuStorage::F32(matmul_new(a, b)?), self.shape.clone())),
-            Start::Bias(bias) => {
-                return Ok((
-                    CpuStorage::F32(biased_product(a, b, bias)?),
-                    self.shape.clone(),
-                ));
+        let out = match start {
+            Start::Zero => matmul_new(a, b)?,
+            Start::Bias(bias) => biased_product(a, b, bias)?,
+            Start::Residual(r) if r.len() == a.rows * b.cols => {
+                let mut out = copy_par(r);
+                matmul(&mut out, a, b, true)?;
+                out
             }
-            Start::Residual(r) if r.len() == a.rows * b.cols => copy_par(r),
             Start::Residual(r) => {
                 candle_core::bail!("linear: a residual of {} for {:?}", r.len(), self.shape)
             }
         };
-        matmul(&mut out, a, b, true)?;
         Ok((CpuStorage::F32(out), self.shape.clone()))
     }
 }
@@ -297,10 +295,7 @@ impl CustomOp3 for SumProduct {
         let g = grad.contiguous()?;
         let (dx, dw) = input_and_weight_grads(x, w, &g)?;
         let da = match self.1 {
-            Addend::Bias => addend
-                .track_op()
-                .then(|| g.apply_op1_no_bwd(&ColumnSums))
-                .transpose()?,
+            Addend::Bias => bias_grad(addend, &g)?,
             Addend::Residual => Some(g),
         };
         Ok((dx, dw, da))
@@ -317,26 +312,29 @@ impl CustomOp1 for ColumnSums {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = matrix(s, l, false)?;
-        Ok((CpuStorage::F32(column_sums(g)), Shape::from(g.cols)))
+        let mut sums = vec![0f32; g.cols];
+        // Column blocks in parallel, each summing its columns over all rows in order.
+        const COLUMNS: usize = 128;
+        sums.par_chunks_mut(COLUMNS)
+            .enumerate()
+            .for_each(|(block, sums)| {
+                let first = block * COLUMNS;
+                for row in g.data.chunks_exact(g.cols.max(1)) {
+                    for (s, &x) in sums.iter_mut().zip(&row[first..]) {
+                        *s += x;
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
     }
 }
 
-/// The column sums of the row-major `g` (a bias gradient): column blocks in parallel, each summing
-/// its columns over all rows in order.
-pub(super) fn column_sums(g: MatRef<'_>) -> Vec<f32> {
-    let mut sums = vec![0f32; g.cols];
-    const COLUMNS: usize = 128;
-    sums.par_chunks_mut(COLUMNS)
-        .enumerate()
-        .for_each(|(block, sums)| {
-            let first = block * COLUMNS;
-            for row in g.data.chunks_exact(g.cols.max(1)) {
-                for (s, &x) in sums.iter_mut().zip(&row[first..]) {
-                    *s += x;
-                }
-            }
-        });
-    sums
+/// `∂L/∂b`, the column sums of the output gradient `g` (all leading dimensions are rows), when the
+/// bias is tracked.
+pub(super) fn bias_grad(bias: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    bias.track_op()
+        .then(|| g.apply_op1_no_bwd(&ColumnSums))
+        .transpose()
 }
 
 /// `a · b + bias` (bias `[b.cols]` broadcast over the rows), computed as [`linear`]'s biased

@@ -146,6 +146,12 @@ pub(crate) fn row_logsumexp(row: &[f32]) -> f32 {
     )
 }
 
+/// `∂l/∂z` of the soft-cap `l = cap · tanh(z / cap)`, from the capped value: `1 − (l / cap)²`.
+#[inline(always)]
+fn softcap_slope(l: f32, cap: f32) -> f32 {
+    1.0 - (l / cap) * (l / cap)
+}
+
 impl CustomOp2 for LmHeadLogps {
     fn name(&self) -> &'static str {
         "fused-lm-head-logps"
@@ -257,10 +263,9 @@ impl CustomOp3 for LmHeadLogpsGrad {
                     let lse = row_logsumexp(row);
                     let gr = g[r];
                     let label = self.labels[r] as usize;
-                    // ∂l/∂z of the soft-cap, from the capped value: 1 − (l / cap)².
-                    let slope =
-                        |l: f32| self.softcap.map_or(1.0, |cap| 1.0 - (l / cap) * (l / cap));
-                    let label_slope = slope(row[label]);
+                    let label_slope = self
+                        .softcap
+                        .map_or(1.0, |cap| softcap_slope(row[label], cap));
                     simd::vectorized(
                         #[inline(always)]
                         || match self.softcap {
@@ -271,8 +276,7 @@ impl CustomOp3 for LmHeadLogpsGrad {
                             }
                             Some(cap) => {
                                 for l in row.iter_mut() {
-                                    *l =
-                                        -gr * vexp::exp(*l - lse) * (1.0 - (*l / cap) * (*l / cap));
+                                    *l = -gr * vexp::exp(*l - lse) * softcap_slope(*l, cap);
                                 }
                             }
                         },

@@ -11,7 +11,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul_new};
-use super::linear::{biased_product, column_sums, input_and_weight_grads};
+use super::linear::{bias_grad, biased_product, input_and_weight_grads};
+use super::rope::rotate_into;
 use super::storage::{contiguous_f32, with_f32};
 use super::{buffer, fused, linear, rope};
 use crate::{Error, Result};
@@ -194,13 +195,7 @@ fn relayout(src: &[f32], dims: Dims, tables: Option<(&[f32], &[f32])>, sign: f32
                 }
                 Some((cos, sin)) => {
                     let (c, s) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
-                    let (x1, x2) = x.split_at(half);
-                    let (o1, o2) = o.split_at_mut(half);
-                    for j in 0..half {
-                        let sj = sign * s[j];
-                        o1[j].write(x1[j] * c[j] - x2[j] * sj);
-                        o2[j].write(x2[j] * c[j] + x1[j] * sj);
-                    }
+                    rotate_into(x, c, s, sign, o);
                 }
             }
         }
@@ -312,15 +307,7 @@ impl ProjectHeads {
         })?;
         let gy = Tensor::from_vec(gy, (b, t, out), grad.device())?;
         let (dx, dw) = input_and_weight_grads(x, w, &gy)?;
-        let db = match bias {
-            Some(bias) if bias.track_op() => {
-                let sums = with_f32(&gy, "head projection gradient", |g| {
-                    Ok(column_sums(MatRef::row_major(g, rows, out)))
-                })?;
-                Some(Tensor::from_vec(sums, out, grad.device())?)
-            }
-            _ => None,
-        };
+        let db = bias.map(|bias| bias_grad(bias, &gy)).transpose()?.flatten();
         Ok((dx, dw, db))
     }
 }

@@ -2,11 +2,13 @@
 //! `d/2`, `y = [x₁ cos − x₂ sin, x₂ cos + x₁ sin]`. The rotation is orthogonal, so the backward pass
 //! is the inverse rotation (`sin → −sin`) applied to the incoming gradient.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::storage::contiguous_f32;
-use super::{fused, rows_per_task};
+use super::{buffer, fused, rows_per_task};
 use crate::Result;
 
 /// Rotates `x` (`[batch, heads, seq, head_dim]`) by the angles whose `cos`/`sin` are given either
@@ -46,6 +48,21 @@ pub fn rope_composed(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     )?)
 }
 
+/// Writes one head row `x` (`head_dim` values) rotated by `sign` times the angles whose cosines
+/// and sines are `c` and `s` (`head_dim / 2` each) into `o`: `[x₁ c − x₂ s′, x₂ c + x₁ s′]` with
+/// `s′ = sign · s`. `sign = −1` is the inverse rotation (the backward pass).
+#[inline(always)]
+pub(super) fn rotate_into(x: &[f32], c: &[f32], s: &[f32], sign: f32, o: &mut [MaybeUninit<f32>]) {
+    let half = c.len();
+    let (x1, x2) = x.split_at(half);
+    let (o1, o2) = o.split_at_mut(half);
+    for j in 0..half {
+        let sj = sign * s[j];
+        o1[j].write(x1[j] * c[j] - x2[j] * sj);
+        o2[j].write(x2[j] * c[j] + x1[j] * sj);
+    }
+}
+
 /// The rotation (`inverse = false`) or its inverse (the backward pass).
 struct Rope {
     inverse: bool,
@@ -83,7 +100,7 @@ impl CustomOp3 for Rope {
         let sign = if self.inverse { -1.0f32 } else { 1.0 };
         let rows = b * h * t;
         let per_task = rows_per_task(rows, d);
-        let mut out = vec![0f32; x.len()];
+        let mut out = buffer::uninit(x.len());
         out.par_chunks_mut(per_task * d)
             .zip(x.par_chunks(per_task * d))
             .enumerate()
@@ -99,15 +116,12 @@ impl CustomOp3 for Rope {
                     };
                     let c = &cos[table * half..(table + 1) * half];
                     let s = &sin[table * half..(table + 1) * half];
-                    let (x1, x2) = x.split_at(half);
-                    let (o1, o2) = o.split_at_mut(half);
-                    for j in 0..half {
-                        let sj = sign * s[j];
-                        o1[j] = x1[j] * c[j] - x2[j] * sj;
-                        o2[j] = x2[j] * c[j] + x1[j] * sj;
-                    }
+                    rotate_into(x, c, s, sign, o);
                 }
             });
+        // SAFETY: the chunks cover `out` (whole rows each) and `rotate_into` writes every slot of
+        // each row.
+        let out = unsafe { buffer::assume_init(out) };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 

@@ -10,7 +10,7 @@
 //! stable Rust), and the reductions keep independent lanes.
 
 /// Independent accumulators per reduction: enough for the widest vectors, in any instruction set.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// `eˣ` within 2 ulp for `−87.33 ≤ x ≤ ln(f32::MAX)` (down to the smallest argument with a normal
 /// f32 result); exactly 0 below, where `expf` is subnormal or 0 (and flush-to-zero makes it 0

@@ -98,13 +98,6 @@ impl Rotary {
         kernels::rope(x, &table(&self.cos)?, &table(&self.sin)?)
     }
 
-    /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
-    pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
-        let (cos, sin) = self.tables(start, x.dim(2)?, x.dtype())?;
-        // Our fused kernel has a backward pass; candle's fused `rope` has none.
-        kernels::rope(x, &cos, &sin)
-    }
-
     /// The `cos` and `sin` tables of positions `start..start + seq` (`[seq, head_dim / 2]` each) in
     /// `dtype`.
     pub fn tables(&self, start: usize, seq: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
