@@ -24,8 +24,8 @@ fn main() -> ganpo::Result<()> {
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
     let threads = std::env::var_os("RAYON_NUM_THREADS").is_none().then_some(2);
-    // SAFETY: set before any thread pool starts.
-    unsafe { ganpo::cpu::configure_compute_pools(threads) };
+    // SAFETY: set before any thread pool starts; this thread joins the global pool.
+    unsafe { ganpo::cpu::configure_compute_pools(threads)? };
     ganpo::cpu::init_compute_threads();
     let (b, t, d) = (4, 256, 576);
     let dev = Device::Cpu;

@@ -15,9 +15,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
-    unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
-    ganpo::cpu::init_compute_threads();
-    match cli::run(args) {
+    let configured = unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
+    let run = configured.map_err(anyhow::Error::from).and_then(|()| {
+        ganpo::cpu::init_compute_threads();
+        cli::run(args)
+    });
+    match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
