@@ -51,7 +51,9 @@ fn main() -> ganpo::Result<()> {
         let step = discriminator_step(&mut plus, &mut minus, &latents, &mut means)?;
         let forward = started.elapsed().as_secs_f64();
         let loss = (step.losses.plus.mean_all()? + step.losses.minus.mean_all()?)?;
-        let grads = loss.backward()?;
+        let mut grads = loss.backward()?;
+        plus.take_grads(&mut grads)?;
+        minus.take_grads(&mut grads)?;
         let backward = started.elapsed().as_secs_f64() - forward;
         opt_plus.step(&grads, 1e-6)?;
         opt_minus.step(&grads, 1e-6)?;

@@ -3,6 +3,8 @@
 
 mod common;
 
+#[path = "ganpo_disc/fused_stack.rs"]
+mod fused_stack;
 #[path = "ganpo_disc/golden.rs"]
 mod golden;
 #[path = "ganpo_disc/invariants.rs"]

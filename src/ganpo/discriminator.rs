@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
 use super::config::DiscriminatorConfig;
 use super::dropout::DropoutDraws;
-use super::encoder::{EncoderLayer, EncoderLayerParams};
+use super::encoder::{EncoderLayer, EncoderLayerParams, fused_stack};
 use super::gelu::gelu;
 use super::init::initial_tensors;
 use super::layout::{Role, SPECTRAL_LAYERS, layer_prefix, tensor_specs};
@@ -22,6 +23,8 @@ use super::mode::Mode;
 use super::pooling_mask::PoolingMask;
 use super::rng::{DropoutRng, SplitMix64};
 use super::spectral_norm::SpectralLinear;
+use super::tensors::{check_keys, read_safetensors, varmap_insert};
+use crate::kernels::encoder::GradSink;
 use crate::{Error, Result};
 
 /// One discriminator (the paper's D⁺ or D⁻).
@@ -33,6 +36,9 @@ pub struct Discriminator {
     spectral: [SpectralLinear; 3],
     layers: Vec<EncoderLayer>,
     dropout_rng: DropoutRng,
+    /// The encoder parameters' gradients left by backward passes through the fused encoder stack,
+    /// until [`Discriminator::take_grads`] moves them into a `GradStore`.
+    grad_sink: GradSink,
     dtype: DType,
     device: Device,
 }
@@ -126,6 +132,7 @@ impl Discriminator {
             spectral,
             layers,
             dropout_rng: DropoutRng::new(dropout_seed),
+            grad_sink: GradSink::default(),
             dtype,
             device: device.clone(),
         })
@@ -249,6 +256,29 @@ impl Discriminator {
         Ok(scores.remove(0))
     }
 
+    /// Moves the encoder parameters' gradients that backward passes through this discriminator's
+    /// f32 CPU forwards left behind into `grads` (adding to any gradient already there). Call it
+    /// after every backward pass through a [`Mode::Train`] or [`Mode::Eval`] forward: the fused
+    /// encoder stack hands candle the input's gradient only (the next such forward fails while
+    /// gradients wait here).
+    pub fn take_grads(&self, grads: &mut GradStore) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending_grads()?);
+        for (var, grad) in pending {
+            let sum = match grads.get(var.as_tensor()) {
+                Some(earlier) => (earlier + grad)?,
+                None => grad,
+            };
+            grads.insert(var.as_tensor(), sum);
+        }
+        Ok(())
+    }
+
+    fn pending_grads(&self) -> Result<std::sync::MutexGuard<'_, Vec<(Var, Tensor)>>> {
+        self.grad_sink
+            .lock()
+            .map_err(|_| Error::Training("discriminator gradient sink poisoned".into()))
+    }
+
     /// Scores each `(latents, mask)` input as successive [`Discriminator::forward`] calls in this
     /// order would (one power iteration per call and layer in training mode, each call's dropout
     /// masks), but runs the encoder once over the inputs stacked along the batch: one set of
@@ -259,6 +289,13 @@ impl Discriminator {
         inputs: &[(&Tensor, &Tensor)],
         mode: Mode,
     ) -> Result<Vec<Tensor>> {
+        if mode != Mode::Frozen && !self.pending_grads()?.is_empty() {
+            return Err(Error::Training(
+                "the discriminator's encoder gradients from the last backward pass were not \
+                 collected: call Discriminator::take_grads after each backward pass"
+                    .into(),
+            ));
+        }
         // Every input is checked before any state (u/v, dropout stream) moves.
         let mut rows = Vec::with_capacity(inputs.len());
         let mut masks = Vec::with_capacity(inputs.len());
@@ -306,7 +343,14 @@ impl Discriminator {
             sites,
             self.config.dropout,
         );
+        let fused = x.dtype() == DType::F32 && x.device().is_cpu() && !self.layers.is_empty();
         let pooled = match self.layers.split_last() {
+            // f32 on the CPU: the whole stack as one op with a hand-written backward.
+            Some(_) if fused => {
+                let sink = (mode != Mode::Frozen).then(|| self.grad_sink.clone());
+                let rows = (rows.iter().sum(), t);
+                fused_stack(&self.layers, &x, &mask, rows, mode, &mut drops, sink)?
+            }
             Some((last, layers)) => {
                 for layer in layers {
                     x = layer.forward(&x, &mask.attention_bias, mode, &mut drops)?;
@@ -366,50 +410,4 @@ impl std::fmt::Debug for Discriminator {
             .field("dtype", &self.dtype)
             .finish_non_exhaustive()
     }
-}
-
-/// Requires exactly the keys (and shapes) of [`tensor_specs`].
-fn check_keys(
-    config: &DiscriminatorConfig,
-    input_dim: usize,
-    tensors: &HashMap<String, Tensor>,
-) -> Result<()> {
-    let specs = tensor_specs(config, input_dim);
-    for spec in &specs {
-        let t = tensors.get(&spec.name).ok_or_else(|| {
-            Error::Checkpoint(format!("discriminator tensor `{}` is missing", spec.name))
-        })?;
-        if t.dims() != spec.shape.as_slice() {
-            return Err(Error::Checkpoint(format!(
-                "discriminator tensor `{}` has shape {:?}, expected {:?} (check width, depth, \
-                 max_positions and input_dim)",
-                spec.name,
-                t.dims(),
-                spec.shape
-            )));
-        }
-    }
-    if let Some(extra) = tensors
-        .keys()
-        .find(|k| !specs.iter().any(|s| &s.name == *k))
-    {
-        return Err(Error::Checkpoint(format!(
-            "unexpected discriminator tensor `{extra}` (a deeper or different network?)"
-        )));
-    }
-    Ok(())
-}
-
-fn varmap_insert(varmap: &VarMap, name: String, var: Var) -> Result<()> {
-    let mut data = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Checkpoint("discriminator VarMap lock poisoned".into()))?;
-    data.insert(name, var);
-    Ok(())
-}
-
-fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
-    candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| Error::Checkpoint(format!("reading discriminator {}: {e}", path.display())))
 }

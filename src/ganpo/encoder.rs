@@ -16,6 +16,8 @@ use candle_core::{DType, Tensor, Var};
 use super::dropout::DropoutDraws;
 use super::gelu::gelu;
 use super::mode::Mode;
+use super::pooling_mask::PoolingMask;
+use crate::kernels::encoder::{GradSink, LayerDropout, StackLayer, StackPool, encoder_stack};
 use crate::{Result, kernels};
 
 /// Dropout masks a training forward of one layer draws: the attention probabilities, the attention
@@ -72,6 +74,55 @@ impl EncoderLayer {
     /// when its dropout probability is 0).
     pub fn dropout_sites(&self) -> u64 {
         if self.dropout > 0.0 { DROPOUT_SITES } else { 0 }
+    }
+
+    /// This layer as one of [`kernels::encoder::encoder_stack`]'s, over a stacked batch of `rows`
+    /// sequences of `len` positions: its parameters (with their variables unless `mode` is
+    /// [`Mode::Frozen`]) and, in training mode, its four dropout masks drawn from `drops` in the
+    /// order [`EncoderLayer::forward`] draws them.
+    pub fn stack_layer(
+        &self,
+        (rows, len): (usize, usize),
+        mode: Mode,
+        drops: &mut DropoutDraws<'_>,
+    ) -> Result<StackLayer> {
+        let p = &self.params;
+        let vars = [
+            &p.in_proj_weight,
+            &p.in_proj_bias,
+            &p.out_proj_weight,
+            &p.out_proj_bias,
+            &p.linear1_weight,
+            &p.linear1_bias,
+            &p.linear2_weight,
+            &p.linear2_bias,
+            &p.norm1.0,
+            &p.norm1.1,
+            &p.norm2.0,
+            &p.norm2.1,
+        ];
+        let dropout = match mode.is_training() && self.dropout > 0.0 {
+            true => {
+                let width = p.out_proj_bias.elem_count();
+                let ffn = p.linear1_bias.elem_count();
+                let scale = 1.0 / (1.0 - self.dropout);
+                let tokens = rows * len;
+                Some(LayerDropout {
+                    attention: drops.next(rows * self.heads * len * len, scale as f32)?,
+                    attention_output: drops.next(tokens * width, 1.0)?,
+                    hidden: drops.next(tokens * ffn, 1.0)?,
+                    output: drops.next(tokens * width, 1.0)?,
+                    scale: scale as f32,
+                })
+            }
+            false => None,
+        };
+        Ok(StackLayer {
+            params: vars.iter().map(|v| v.as_detached_tensor()).collect(),
+            vars: (mode != Mode::Frozen).then(|| vars.iter().map(|&v| v.clone()).collect()),
+            heads: self.heads,
+            dropout,
+        })
     }
 
     /// Applies the layer to `x` `[B, T, width]`. `attn_bias` `[B, 1, 1, T]` is 0 for keys that may
@@ -212,6 +263,30 @@ impl EncoderLayer {
             false => Ok(mask.affine(keep, 0.0)?),
         }
     }
+}
+
+/// The encoder `layers` on `x` `[rows, len, width]` as one fused op (f32 on the CPU), pooled under
+/// `mask`: each layer's dropout masks are drawn from `drops` in layer order, and the parameters'
+/// gradients go to `sink` during the backward pass (none when frozen).
+pub(super) fn fused_stack(
+    layers: &[EncoderLayer],
+    x: &Tensor,
+    mask: &PoolingMask,
+    rows: (usize, usize),
+    mode: Mode,
+    drops: &mut DropoutDraws<'_>,
+    sink: Option<GradSink>,
+) -> Result<Tensor> {
+    let stack = layers
+        .iter()
+        .map(|layer| layer.stack_layer(rows, mode, drops))
+        .collect::<Result<Vec<_>>>()?;
+    let weights = mask
+        .weights
+        .flatten_all()?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()?;
+    encoder_stack(x, stack, &StackPool { weights }, LAYER_NORM_EPS, sink)
 }
 
 /// `x Wᵀ + b`; with frozen parameters ([`Mode::Frozen`]) the backward computes the input gradient

@@ -22,6 +22,7 @@ pub mod objective;
 pub mod pooling_mask;
 pub mod rng;
 pub mod spectral_norm;
+mod tensors;
 
 pub use baselines::{Baselines, RunningMeans};
 pub use config::DiscriminatorConfig;

@@ -46,7 +46,7 @@ pub fn gelu_erf_composed(x: &Tensor) -> Result<Tensor> {
 /// `(gelu(x), gelu'(x))`: the gated activation's exact-GELU branch, so both kernels compute the
 /// same function.
 #[inline(always)]
-fn gelu_and_slope(x: f32) -> (f32, f32) {
+pub(crate) fn gelu_and_slope(x: f32) -> (f32, f32) {
     act_and_slope(Activation::Gelu, x)
 }
 

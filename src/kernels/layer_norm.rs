@@ -78,6 +78,92 @@ fn laned_dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// LayerNorm of the rows of `x` (`dim = w.len()` each) with weight `w` and bias `b`, over rayon.
+pub(crate) fn forward_rows(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
+    let dim = w.len();
+    let mut out = buffer::uninit(x.len());
+    let chunk = rows_per_task(x.len() / dim.max(1), dim) * dim;
+    out.par_chunks_mut(chunk.max(1))
+        .zip(x.par_chunks(chunk.max(1)))
+        .for_each(|(o, x)| {
+            simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+                        let (mean, r) = moments(x, eps);
+                        for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
+                            o.write((x - mean) * r * w + b);
+                        }
+                    }
+                },
+            )
+        });
+    // SAFETY: the chunks cover `out` (whole rows each) and every row is written in full.
+    unsafe { buffer::assume_init(out) }
+}
+
+/// The backward of [`forward_rows`] for the output gradient `g`: writes `∂L/∂x` into `dx` (adds
+/// it when `accumulate`, as a residual stream's gradient does) and returns `∂L/∂w` then `∂L/∂b`
+/// (`2 · dim` floats).
+pub(crate) fn backward_rows(
+    x: &[f32],
+    w: &[f32],
+    g: &[f32],
+    eps: f32,
+    dx: &mut [f32],
+    accumulate: bool,
+) -> Vec<f32> {
+    let dim = w.len();
+    let chunk = (rows_per_task(x.len() / dim.max(1), dim) * dim).max(1);
+    let partials: Vec<Vec<f32>> = dx
+        .par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
+        .map(|(dx, (x, g))| {
+            // ∂L/∂w then ∂L/∂b of this task's rows.
+            let mut dwb = vec![0f32; 2 * dim];
+            let (mut xhat, mut gw) = (vec![0f32; dim], vec![0f32; dim]);
+            simd::vectorized(
+                #[inline(always)]
+                || {
+                    for ((dx, x), g) in dx
+                        .chunks_exact_mut(dim)
+                        .zip(x.chunks_exact(dim))
+                        .zip(g.chunks_exact(dim))
+                    {
+                        let (mean, r) = moments(x, eps);
+                        for ((h, a), (&x, (&g, &w))) in xhat
+                            .iter_mut()
+                            .zip(&mut gw)
+                            .zip(x.iter().zip(g.iter().zip(w)))
+                        {
+                            *h = (x - mean) * r;
+                            *a = g * w;
+                        }
+                        let sum_a = laned_sum(&gw, |a| a);
+                        let sum_ax = laned_dot(&gw, &xhat);
+                        let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
+                        let (dw, db) = dwb.split_at_mut(dim);
+                        for i in 0..dim {
+                            let d = r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax);
+                            dx[i] = if accumulate { dx[i] + d } else { d };
+                            dw[i] += g[i] * xhat[i];
+                            db[i] += g[i];
+                        }
+                    }
+                },
+            );
+            dwb
+        })
+        .collect();
+    let mut sums = vec![0f32; 2 * dim];
+    for p in partials {
+        for (d, v) in sums.iter_mut().zip(p) {
+            *d += v;
+        }
+    }
+    sums
+}
+
 struct LayerNorm {
     eps: f64,
 }
@@ -99,28 +185,8 @@ impl CustomOp3 for LayerNorm {
         let x = contiguous_f32(s1, l1, "layer-norm input")?;
         let w = contiguous_f32(s2, l2, "layer-norm weight")?;
         let b = contiguous_f32(s3, l3, "layer-norm bias")?;
-        let dim = w.len();
-        let rows = rows_of(l1, dim, "layer-norm")?;
-        let eps = self.eps as f32;
-        let mut out = buffer::uninit(x.len());
-        let chunk = rows_per_task(rows, dim) * dim;
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(o, x)| {
-                simd::vectorized(
-                    #[inline(always)]
-                    || {
-                        for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                            let (mean, r) = moments(x, eps);
-                            for (((o, &x), &w), &b) in o.iter_mut().zip(x).zip(w).zip(b) {
-                                o.write((x - mean) * r * w + b);
-                            }
-                        }
-                    },
-                )
-            });
-        // SAFETY: the chunks cover `out` (whole rows each) and every row is written in full.
-        let out = unsafe { buffer::assume_init(out) };
+        rows_of(l1, w.len(), "layer-norm")?;
+        let out = forward_rows(x, w, b, self.eps as f32);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -166,7 +232,7 @@ impl CustomOp3 for LayerNormGrad {
         let w = contiguous_f32(s2, l2, "layer-norm weight")?;
         let g = contiguous_f32(s3, l3, "layer-norm gradient")?;
         let dim = w.len();
-        let rows = rows_of(l1, dim, "layer-norm")?;
+        rows_of(l1, dim, "layer-norm")?;
         if g.len() != x.len() {
             candle_core::bail!(
                 "layer-norm gradient has {} elements, input {}",
@@ -174,61 +240,9 @@ impl CustomOp3 for LayerNormGrad {
                 x.len()
             );
         }
-        let eps = self.eps as f32;
-        let mut out = buffer::uninit(x.len() + 2 * dim);
+        let mut out = vec![0f32; x.len() + 2 * dim];
         let (dx, dwb) = out.split_at_mut(x.len());
-        let chunk = rows_per_task(rows, dim) * dim;
-        let partials: Vec<Vec<f32>> = dx
-            .par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
-            .map(|(dx, (x, g))| {
-                // ∂L/∂w then ∂L/∂b of this task's rows.
-                let mut dwb = vec![0f32; 2 * dim];
-                let (mut xhat, mut gw) = (vec![0f32; dim], vec![0f32; dim]);
-                simd::vectorized(
-                    #[inline(always)]
-                    || {
-                        for ((dx, x), g) in dx
-                            .chunks_exact_mut(dim)
-                            .zip(x.chunks_exact(dim))
-                            .zip(g.chunks_exact(dim))
-                        {
-                            let (mean, r) = moments(x, eps);
-                            for ((h, a), (&x, (&g, &w))) in xhat
-                                .iter_mut()
-                                .zip(&mut gw)
-                                .zip(x.iter().zip(g.iter().zip(w)))
-                            {
-                                *h = (x - mean) * r;
-                                *a = g * w;
-                            }
-                            let sum_a = laned_sum(&gw, |a| a);
-                            let sum_ax = laned_dot(&gw, &xhat);
-                            let (mean_a, mean_ax) = (sum_a / dim as f32, sum_ax / dim as f32);
-                            let (dw, db) = dwb.split_at_mut(dim);
-                            for i in 0..dim {
-                                dx[i].write(r * (g[i] * w[i] - mean_a - xhat[i] * mean_ax));
-                                dw[i] += g[i] * xhat[i];
-                                db[i] += g[i];
-                            }
-                        }
-                    },
-                );
-                dwb
-            })
-            .collect();
-        let mut sums = vec![0f32; 2 * dim];
-        for p in partials {
-            for (d, v) in sums.iter_mut().zip(p) {
-                *d += v;
-            }
-        }
-        for (d, s) in dwb.iter_mut().zip(sums) {
-            d.write(s);
-        }
-        // SAFETY: the tasks wrote every element of `dx` (whole rows, `dim` each), and the loop
-        // above wrote the `2 · dim` sums after it.
-        let out = unsafe { buffer::assume_init(out) };
+        dwb.copy_from_slice(&backward_rows(x, w, g, self.eps as f32, dx, false));
         Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * dim)))
     }
 }

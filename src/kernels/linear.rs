@@ -312,21 +312,29 @@ impl CustomOp1 for ColumnSums {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = matrix(s, l, false)?;
-        let mut sums = vec![0f32; g.cols];
-        // Column blocks in parallel, each summing its columns over all rows in order.
-        const COLUMNS: usize = 128;
-        sums.par_chunks_mut(COLUMNS)
-            .enumerate()
-            .for_each(|(block, sums)| {
-                let first = block * COLUMNS;
-                for row in g.data.chunks_exact(g.cols.max(1)) {
-                    for (s, &x) in sums.iter_mut().zip(&row[first..]) {
-                        *s += x;
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(sums), Shape::from(g.cols)))
+        Ok((
+            CpuStorage::F32(column_sums(g.data, g.cols)),
+            Shape::from(g.cols),
+        ))
     }
+}
+
+/// The column sums of the row-major matrix `data` with `cols` columns: column blocks in
+/// parallel, each summing its columns over all rows in order.
+pub(crate) fn column_sums(data: &[f32], cols: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; cols];
+    const COLUMNS: usize = 128;
+    sums.par_chunks_mut(COLUMNS)
+        .enumerate()
+        .for_each(|(block, sums)| {
+            let first = block * COLUMNS;
+            for row in data.chunks_exact(cols.max(1)) {
+                for (s, &x) in sums.iter_mut().zip(&row[first..]) {
+                    *s += x;
+                }
+            }
+        });
+    sums
 }
 
 /// `∂L/∂b`, the column sums of the output gradient `g` (all leading dimensions are rows), when the

@@ -16,6 +16,7 @@
 mod adamw;
 mod attention;
 pub(crate) mod buffer;
+pub mod encoder;
 mod frozen_linear;
 mod gelu;
 mod gemm;

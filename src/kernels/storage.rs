@@ -74,3 +74,21 @@ pub(crate) fn rows_of(l: &Layout, dim: usize, what: &str) -> candle_core::Result
         ),
     }
 }
+
+/// Runs `f` on the contiguous f32 data of several CPU tensors at once (the constants an op holds,
+/// such as a layer stack's weights). The tensors must not share storage with each other.
+pub(crate) fn with_f32_all<R>(
+    ts: &[Tensor],
+    what: &str,
+    f: impl FnOnce(&[&[f32]]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let guards: Vec<_> = ts.iter().map(Tensor::storage_and_layout).collect();
+    let slices = guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            Storage::Cpu(s) => contiguous_f32(s, layout, what),
+            _ => candle_core::bail!("{what} must be on the CPU"),
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    f(&slices)
+}

@@ -141,7 +141,10 @@ pub(crate) fn disc_losses(
     let minus = step.losses.minus.mean_all()?;
     disc_metrics(m, &step.scores, scalar(&plus)?, scalar(&minus)?)?;
     // D⁺ and D⁻ share no parameters, so one backward of the sum trains each on its own loss.
-    Ok(((plus + minus)? * scale)?.backward()?)
+    let mut grads = ((plus + minus)? * scale)?.backward()?;
+    g.plus.take_grads(&mut grads)?;
+    g.minus.take_grads(&mut grads)?;
+    Ok(grads)
 }
 
 pub(crate) fn disc_apply(

@@ -95,10 +95,12 @@ fn stacked_training_forward_equals_successive_forwards() {
             .collect();
         Tensor::stack(&weighted, 0).unwrap().sum_all().unwrap()
     };
-    let (ga, gb) = (
+    let (mut ga, mut gb) = (
         loss(&successive).backward().unwrap(),
         loss(&together).backward().unwrap(),
     );
+    one.take_grads(&mut ga).unwrap();
+    stacked.take_grads(&mut gb).unwrap();
     for ((name, va), (_, vb)) in one.named_vars().iter().zip(stacked.named_vars()) {
         let (a, b) = (ga.get(va.as_tensor()), gb.get(vb.as_tensor()));
         assert_close(a.unwrap(), b.unwrap(), name);

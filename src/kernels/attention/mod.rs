@@ -12,6 +12,9 @@
 mod compute;
 mod heads;
 mod ops;
+mod raw;
+
+pub(crate) use raw::{SavedAttention, SelfAttention};
 
 use candle_core::Tensor;
 

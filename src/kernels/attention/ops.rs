@@ -4,9 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::super::buffer;
 use super::super::storage::{contiguous_f32, with_f32};
 use super::compute::{self, Constants, Dims, Saved};
 use super::heads::Heads;
@@ -213,24 +211,7 @@ impl CustomOp1 for AttentionGrad {
         let dims = views.3;
         let grads = self.run(views)?;
         // [dq | dk | dv], each [batch, heads, len, dim], into rows of [batch, len, 3 · heads · dim].
-        let (h, t, d) = (dims.heads, dims.q_len, dims.head_dim);
-        let part = dims.batch * h * t * d;
-        let mut out = buffer::uninit(3 * part);
-        out.par_chunks_mut(3 * h * d)
-            .enumerate()
-            .for_each(|(row, dst)| {
-                let (bi, i) = (row / t, row % t);
-                for (p, dst) in dst.chunks_exact_mut(h * d).enumerate() {
-                    for (head, dst) in dst.chunks_exact_mut(d).enumerate() {
-                        let at = p * part + ((bi * h + head) * t + i) * d;
-                        for (o, &x) in dst.iter_mut().zip(&grads[at..at + d]) {
-                            o.write(x);
-                        }
-                    }
-                }
-            });
-        // SAFETY: each packed row (3 parts × heads × head_dim) is written in full.
-        let out = unsafe { buffer::assume_init(out) };
+        let out = super::raw::repack(&grads, dims);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
