@@ -64,6 +64,36 @@ fn with_mask<R>(
     }
 }
 
+/// `gelu(x)`, or `gelu(x) ⊙ m · scale` with dropout's mask and scale, over rayon.
+pub(crate) fn forward_slice(x: &[f32], dropout: Option<(&[f32], f32)>) -> Vec<f32> {
+    let mut out = buffer::uninit(x.len());
+    let chunks = out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
+    match dropout {
+        None => chunks.for_each(|(o, x)| {
+            simd::vectorized(
+                #[inline(always)]
+                || {
+                    for (o, &x) in o.iter_mut().zip(x) {
+                        o.write(gelu_and_slope(x).0);
+                    }
+                },
+            )
+        }),
+        Some((m, s)) => chunks.zip(m.par_chunks(CHUNK)).for_each(|((o, x), m)| {
+            simd::vectorized(
+                #[inline(always)]
+                || {
+                    for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
+                        o.write(gelu_and_slope(x).0 * m * s);
+                    }
+                },
+            )
+        }),
+    }
+    // SAFETY: the chunks cover `out` and every loop writes each slot of its chunk.
+    unsafe { buffer::assume_init(out) }
+}
+
 struct Gelu {
     dropout: Dropout,
 }
@@ -75,35 +105,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, "gelu input")?;
-        let mut out = buffer::uninit(x.len());
-        with_mask(&self.dropout, |dropout| {
-            let chunks = out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
-            match dropout {
-                None => chunks.for_each(|(o, x)| {
-                    simd::vectorized(
-                        #[inline(always)]
-                        || {
-                            for (o, &x) in o.iter_mut().zip(x) {
-                                o.write(gelu_and_slope(x).0);
-                            }
-                        },
-                    )
-                }),
-                Some((m, s)) => chunks.zip(m.par_chunks(CHUNK)).for_each(|((o, x), m)| {
-                    simd::vectorized(
-                        #[inline(always)]
-                        || {
-                            for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
-                                o.write(gelu_and_slope(x).0 * m * s);
-                            }
-                        },
-                    )
-                }),
-            }
-            Ok(())
-        })?;
-        // SAFETY: the chunks cover `out` and every loop writes each slot of its chunk.
-        let out = unsafe { buffer::assume_init(out) };
+        let out = with_mask(&self.dropout, |dropout| Ok(forward_slice(x, dropout)))?;
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 

@@ -6,34 +6,9 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ganpo::ganpo::rng::SplitMix64;
-use ganpo::ganpo::{Discriminator, DiscriminatorConfig, Mode};
+use ganpo::ganpo::{Discriminator, Mode};
 
-const D: usize = 8;
-const B: usize = 3;
-const T: usize = 6;
-
-fn config(dropout: f64) -> DiscriminatorConfig {
-    DiscriminatorConfig {
-        width: 16,
-        depth: 2,
-        heads: 4,
-        dropout,
-        max_positions: T,
-    }
-}
-
-fn randn(seed: u64, shape: &[usize]) -> Tensor {
-    let mut rng = SplitMix64::new(seed);
-    let n = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-}
-
-fn padding_mask() -> Tensor {
-    let rows = [[1u8, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0]];
-    Tensor::new(&rows, &Device::Cpu).unwrap()
-}
+use crate::invariants::{B, D, T, config, padding_mask, randn};
 
 fn max_abs(t: &Tensor) -> f64 {
     t.to_dtype(DType::F64)

@@ -8,12 +8,12 @@ use ganpo::ganpo::objective::{discriminator_step, generator_losses};
 use ganpo::ganpo::rng::SplitMix64;
 use ganpo::ganpo::{Discriminator, DiscriminatorConfig, Latents, Mode, RunningMeans};
 
-const D: usize = 8;
-const B: usize = 3;
+pub(crate) const D: usize = 8;
+pub(crate) const B: usize = 3;
 /// Equal to `max_positions`, so every row of the positional embedding is used.
-const T: usize = 6;
+pub(crate) const T: usize = 6;
 
-fn config(dropout: f64) -> DiscriminatorConfig {
+pub(crate) fn config(dropout: f64) -> DiscriminatorConfig {
     DiscriminatorConfig {
         width: 16,
         depth: 2,
@@ -23,7 +23,7 @@ fn config(dropout: f64) -> DiscriminatorConfig {
     }
 }
 
-fn randn(seed: u64, shape: &[usize]) -> Tensor {
+pub(crate) fn randn(seed: u64, shape: &[usize]) -> Tensor {
     let mut rng = SplitMix64::new(seed);
     let n = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
@@ -34,7 +34,7 @@ fn disc(seed: u64, dropout: f64) -> Discriminator {
     Discriminator::new(&config(dropout), D, seed, DType::F32, &Device::Cpu).unwrap()
 }
 
-fn padding_mask() -> Tensor {
+pub(crate) fn padding_mask() -> Tensor {
     let rows = [[1u8, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0]];
     Tensor::new(&rows, &Device::Cpu).unwrap()
 }

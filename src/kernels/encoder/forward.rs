@@ -3,11 +3,10 @@
 use rayon::prelude::*;
 
 use super::super::attention::SavedAttention;
-use super::super::gelu::gelu_and_slope;
+use super::super::gelu;
 use super::super::gemm::MatRef;
 use super::super::layer_norm;
 use super::super::linear::biased_product;
-use super::super::simd;
 use super::{LayerDropout, Param, Shapes};
 
 /// Elements per rayon task in the element-wise loops.
@@ -89,7 +88,7 @@ pub(super) fn layer(
         s.eps,
     );
     let u = linear(&h2, p[Param::L1W as usize], p[Param::L1B as usize], w)?;
-    let g = gelu(&u, dropout.map(|d| (d.hidden.as_slice(), d.scale)));
+    let g = gelu::forward_slice(&u, dropout.map(|d| (d.hidden.as_slice(), d.scale)));
     let (out, g) = match end {
         End::Full => {
             let mut out = linear(&g, p[Param::L2W as usize], p[Param::L2B as usize], s.ffn)?;
@@ -142,34 +141,4 @@ fn residual(x: &[f32], h: &mut [f32], dropout: Option<(&[f32], f32)>) {
             }
         }),
     }
-}
-
-/// `gelu(u) ⊙ m · scale`, or `gelu(u)` without dropout.
-fn gelu(u: &[f32], dropout: Option<(&[f32], f32)>) -> Vec<f32> {
-    let mut out = super::super::buffer::uninit(u.len());
-    let chunks = out.par_chunks_mut(CHUNK).zip(u.par_chunks(CHUNK));
-    match dropout {
-        None => chunks.for_each(|(o, u)| {
-            simd::vectorized(
-                #[inline(always)]
-                || {
-                    for (o, &u) in o.iter_mut().zip(u) {
-                        o.write(gelu_and_slope(u).0);
-                    }
-                },
-            )
-        }),
-        Some((m, scale)) => chunks.zip(m.par_chunks(CHUNK)).for_each(|((o, u), m)| {
-            simd::vectorized(
-                #[inline(always)]
-                || {
-                    for ((o, &u), &m) in o.iter_mut().zip(u).zip(m) {
-                        o.write(gelu_and_slope(u).0 * m * scale);
-                    }
-                },
-            )
-        }),
-    }
-    // SAFETY: the chunks cover `out` and each loop writes every slot of its chunk.
-    unsafe { super::super::buffer::assume_init(out) }
 }
