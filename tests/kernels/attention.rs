@@ -18,9 +18,16 @@ fn attention_mask(b: usize, q: usize, k: usize) -> Tensor {
 #[test]
 fn attention_matches_composition_with_grouped_heads_and_padding() {
     // (batch, heads, kv heads, q_len, k_len, head_dim): grouped-query with more query rows than
-    // one forward block (64), multi-head, and a query window shorter than the keys (a cache);
-    // each without and with a dropout mask on the probabilities (0 or 1 / (1 − 0.25)).
-    let cases = [(2, 6, 2, 70, 70, 8), (2, 4, 4, 5, 5, 4), (2, 2, 1, 3, 7, 4)];
+    // one forward block (64), three blocks of which the later ones skip the keys after their last
+    // query (the causal mask) while the first of batch 1 has a row that sees no key, multi-head,
+    // and a query window shorter than the keys (a cache); each without and with a dropout mask
+    // on the probabilities (0 or 1 / (1 − 0.25)).
+    let cases = [
+        (2, 6, 2, 70, 70, 8),
+        (2, 2, 1, 150, 150, 4),
+        (2, 4, 4, 5, 5, 4),
+        (2, 2, 1, 3, 7, 4),
+    ];
     for (case, &(b, h, kv, t, s, d)) in cases.iter().enumerate() {
         let q = tensor(&[b, h, t, d], 20 + case as u64, 1.5);
         let k = tensor(&[b, kv, s, d], 30 + case as u64, 1.5);
@@ -54,8 +61,10 @@ fn attention_matches_composition_with_grouped_heads_and_padding() {
 
 #[test]
 fn packed_attention_matches_composition_with_padding_and_dropout() {
-    // (batch, heads, len, head_dim): more rows than one forward block (64), and a small case.
-    for (case, &(b, h, t, d)) in [(2, 3, 70, 8), (2, 4, 5, 4)].iter().enumerate() {
+    // (batch, heads, len, head_dim): more rows than one forward block (64), three blocks, and a
+    // small case.
+    let cases = [(2, 3, 70, 8), (1, 2, 140, 4), (2, 4, 5, 4)];
+    for (case, &(b, h, t, d)) in cases.iter().enumerate() {
         let qkv = tensor(&[b, t, 3 * h * d], 60 + case as u64, 1.5);
         let mask = attention_mask(b, t, t);
         let dropped: Vec<f32> = values(b * h * t * t, 70 + case as u64, 1.0)

@@ -7,8 +7,27 @@ use super::super::softmax::softmax_row;
 use super::super::{simd, vexp};
 use super::heads::Heads;
 
-/// Query rows per forward task: enough for an efficient product, small enough to balance.
+/// Query rows per forward task (and per backward block): enough for an efficient product, small
+/// enough to balance, and the granularity at which masked keys are skipped.
 const QUERY_BLOCK: usize = 64;
+
+/// Mask values at or below this are never attended: `exp(z + m − max)` underflows to exactly 0 for
+/// any finite score `z`, so such keys contribute nothing forward or backward and are skipped.
+const SKIPPED: f32 = -1.0e20;
+
+/// The keys that the query rows of `mask` (row-major, `s` keys per row) may attend: one past the
+/// last key any row sees, so a causal mask skips the keys after the block's last query. All `s`
+/// when some row sees no key at all (its softmax spreads evenly over every key).
+fn key_extent(mask: &[f32], s: usize) -> usize {
+    let mut extent = 0;
+    for row in mask.chunks_exact(s) {
+        match row.iter().rposition(|&m| m > SKIPPED) {
+            Some(last) => extent = extent.max(last + 1),
+            None => return s,
+        }
+    }
+    extent
+}
 
 /// Shapes of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -84,11 +103,14 @@ pub(super) fn forward(
                 .enumerate()
                 .try_for_each(|(block, ((out, stats), mut slabs))| {
                     let (r0, m) = (block * QUERY_BLOCK, out.len() / row_len);
+                    // Only the first `e` keys can get attention from these rows; the rest of each
+                    // probability row stays 0.
+                    let e = key_extent(&c.mask[(bi * t + r0) * s..(bi * t + r0 + m) * s], s);
                     let mut scratch = vec![0f32; m * s];
                     for head in 0..h {
                         let qm = q.rows(bi, head, r0, m);
-                        let km = k.rows(bi, head / group, 0, s);
-                        let vm = v.rows(bi, head / group, 0, s);
+                        let km = k.rows(bi, head / group, 0, e);
+                        let vm = v.rows(bi, head / group, 0, e);
                         let keep = c.keep.map(|keep| {
                             let at = ((bi * h + head) * t + r0) * s;
                             &keep[at..at + m * s]
@@ -100,8 +122,8 @@ pub(super) fn forward(
                                 || {
                                     for (i, row) in p.chunks_exact_mut(s).enumerate() {
                                         let mask_at = (bi * t + r0 + i) * s;
-                                        let mask = &c.mask[mask_at..mask_at + s];
-                                        let (max, inv) = softmax_row(row, mask, c.scale);
+                                        let mask = &c.mask[mask_at..mask_at + e];
+                                        let (max, inv) = softmax_row(&mut row[..e], mask, c.scale);
                                         stats[(i * h + head) * 2] = max;
                                         stats[(i * h + head) * 2 + 1] = inv;
                                     }
@@ -129,7 +151,10 @@ pub(super) fn forward(
                                 &scratch
                             }
                         };
-                        let pm = MatRef::row_major(weights, m, s);
+                        let pm = MatRef {
+                            cols: e,
+                            ..MatRef::row_major(weights, m, s)
+                        };
                         matmul_into(&mut out[head * d..], row_len, pm, vm, false, 1)?;
                     }
                     Ok::<(), candle_core::Error>(())
@@ -165,85 +190,108 @@ pub(super) fn backward(
     let (dq, dkv) = grads.split_at_mut(q_size);
     let (dk, dv) = dkv.split_at_mut(kv_size);
     // One task per (batch, key/value head): it owns that head's key and value gradients and the
-    // query gradients of its group.
+    // query gradients of its group. It walks the query rows in blocks, each over the keys its
+    // rows may attend (as the forward).
+    let blocks: Vec<(usize, usize)> = (0..t)
+        .step_by(QUERY_BLOCK)
+        .map(|r0| (r0, QUERY_BLOCK.min(t - r0)))
+        .collect();
     dq.par_chunks_mut(group * t * d)
         .zip(dk.par_chunks_mut(s * d).zip(dv.par_chunks_mut(s * d)))
         .enumerate()
         .try_for_each(|(task, (dq, (dk, dv)))| {
             let (bi, kv_head) = (task / kv, task % kv);
-            let km = k.rows(bi, kv_head, 0, s);
-            let vm = v.rows(bi, kv_head, 0, s);
-            let batch_rows = bi * t * row_len..(bi + 1) * t * row_len;
-            let (mut scratch, mut ds) = (vec![0f32; t * s], vec![0f32; t * s]);
-            let mut kept = vec![0f32; if c.keep.is_some() { t * s } else { 0 }];
+            let extents: Vec<usize> = blocks
+                .iter()
+                .map(|&(r0, m)| key_extent(&c.mask[(bi * t + r0) * s..(bi * t + r0 + m) * s], s))
+                .collect();
+            let block_len = QUERY_BLOCK.min(t);
+            let (mut scratch, mut ds) = (vec![0f32; block_len * s], vec![0f32; block_len * s]);
+            let mut kept = vec![0f32; if c.keep.is_some() { block_len * s } else { 0 }];
             for (j, dq) in dq.chunks_exact_mut(t * d).enumerate() {
                 let head = kv_head * group + j;
-                let qm = q.rows(bi, head, 0, t);
-                // This head's columns of the batch row's output gradient.
-                let gm = MatRef {
-                    data: &g[batch_rows.clone()][head * d..],
-                    rows: t,
-                    cols: d,
-                    row_stride: row_len,
-                    col_stride: 1,
-                };
-                let p: &[f32] = match saved {
-                    Saved::Probs(probs) => &probs[(bi * h + head) * t * s..][..t * s],
-                    Saved::Stats(stats) => {
-                        matmul_into(&mut scratch, s, qm, km.t(), false, 1)?;
-                        simd::vectorized(
-                            #[inline(always)]
-                            || {
-                                for (i, row) in scratch.chunks_exact_mut(s).enumerate() {
-                                    let at = ((bi * t + i) * h + head) * 2;
-                                    let mask_at = (bi * t + i) * s;
-                                    let (max, inv) = (stats[at], stats[at + 1]);
-                                    let mask = &c.mask[mask_at..mask_at + s];
-                                    probs_row(row, mask, scale, max, inv);
-                                }
-                            },
-                        );
-                        &scratch
-                    }
-                };
-                // With dropout the values were weighted by p ⊙ keep, and the probabilities'
-                // gradient is keep ⊙ (g vᵀ).
-                let keep = c.keep.map(|k| &k[(bi * h + head) * t * s..][..t * s]);
-                let weights = match keep {
-                    Some(keep) => {
-                        product_into(&mut kept, p, keep);
-                        &kept
-                    }
-                    None => p,
-                };
-                let wm = MatRef::row_major(weights, t, s);
-                matmul_into(dv, d, wm.t(), gm, true, 1)?;
-                matmul_into(&mut ds, s, gm, vm.t(), false, 1)?;
-                if let Some(keep) = keep {
-                    scale_row(&mut ds, keep);
-                }
-                // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
-                simd::vectorized(
-                    #[inline(always)]
-                    || {
-                        for (i, (ds, p)) in
-                            ds.chunks_exact_mut(s).zip(p.chunks_exact(s)).enumerate()
-                        {
-                            let at = (bi * t + i) * row_len + head * d;
-                            let dot: f32 = g[at..at + d]
-                                .iter()
-                                .zip(&o[at..at + d])
-                                .map(|(g, o)| g * o)
-                                .sum();
-                            for (ds, &p) in ds.iter_mut().zip(p) {
-                                *ds = scale * p * (*ds - dot);
-                            }
+                for (&(r0, m), &e) in blocks.iter().zip(&extents) {
+                    let qm = q.rows(bi, head, r0, m);
+                    let km = k.rows(bi, kv_head, 0, e);
+                    let vm = v.rows(bi, kv_head, 0, e);
+                    // This block's rows of the head's columns of the output gradient.
+                    let gm = MatRef {
+                        data: &g[(bi * t + r0) * row_len + head * d..],
+                        rows: m,
+                        cols: d,
+                        row_stride: row_len,
+                        col_stride: 1,
+                    };
+                    // The block's probabilities: `m × e`, rows `s` apart.
+                    let p: &[f32] = match saved {
+                        Saved::Probs(probs) => &probs[((bi * h + head) * t + r0) * s..][..m * s],
+                        Saved::Stats(stats) => {
+                            matmul_into(&mut scratch, s, qm, km.t(), false, 1)?;
+                            simd::vectorized(
+                                #[inline(always)]
+                                || {
+                                    for (i, row) in scratch[..m * s].chunks_exact_mut(s).enumerate()
+                                    {
+                                        let at = ((bi * t + r0 + i) * h + head) * 2;
+                                        let mask_at = (bi * t + r0 + i) * s;
+                                        let (max, inv) = (stats[at], stats[at + 1]);
+                                        let mask = &c.mask[mask_at..mask_at + e];
+                                        probs_row(&mut row[..e], mask, scale, max, inv);
+                                    }
+                                },
+                            );
+                            &scratch[..m * s]
                         }
-                    },
-                );
-                let dsm = MatRef::row_major(&ds, t, s);
-                matmul_into(dq, d, dsm, km, false, 1)?;
-                matmul_into(dk, d, dsm.t(), qm, true, 1)?;
+                    };
+                    // With dropout the values were weighted by p ⊙ keep, and the probabilities'
+                    // gradient is keep ⊙ (g vᵀ).
+                    let keep = c
+                        .keep
+                        .map(|k| &k[((bi * h + head) * t + r0) * s..][..m * s]);
+                    let weights = match keep {
+                        Some(keep) => {
+                            product_into(&mut kept[..m * s], p, keep);
+                            &kept[..m * s]
+                        }
+                        None => p,
+                    };
+                    let wm = MatRef {
+                        cols: e,
+                        ..MatRef::row_major(weights, m, s)
+                    };
+                    matmul_into(dv, d, wm.t(), gm, true, 1)?;
+                    matmul_into(&mut ds, s, gm, vm.t(), false, 1)?;
+                    if let Some(keep) = keep {
+                        scale_row(&mut ds[..m * s], keep);
+                    }
+                    // dz = p ⊙ (dp − Σ_j dp_j p_j), with Σ_j dp_j p_j = g_i · o_i.
+                    simd::vectorized(
+                        #[inline(always)]
+                        || {
+                            for (i, (ds, p)) in ds[..m * s]
+                                .chunks_exact_mut(s)
+                                .zip(p.chunks_exact(s))
+                                .enumerate()
+                            {
+                                let at = (bi * t + r0 + i) * row_len + head * d;
+                                let dot: f32 = g[at..at + d]
+                                    .iter()
+                                    .zip(&o[at..at + d])
+                                    .map(|(g, o)| g * o)
+                                    .sum();
+                                for (ds, &p) in ds[..e].iter_mut().zip(&p[..e]) {
+                                    *ds = scale * p * (*ds - dot);
+                                }
+                            }
+                        },
+                    );
+                    let dsm = MatRef {
+                        cols: e,
+                        ..MatRef::row_major(&ds, m, s)
+                    };
+                    matmul_into(&mut dq[r0 * d..], d, dsm, km, false, 1)?;
+                    matmul_into(dk, d, dsm.t(), qm, true, 1)?;
+                }
             }
             Ok::<(), candle_core::Error>(())
         })?;
