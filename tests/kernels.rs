@@ -8,6 +8,8 @@ use ganpo::model::Activation;
 
 #[path = "kernels/attention.rs"]
 mod attention;
+#[path = "kernels/blocks.rs"]
+mod blocks;
 #[path = "kernels/decoder.rs"]
 mod decoder;
 #[path = "kernels/discriminator.rs"]

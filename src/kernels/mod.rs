@@ -26,6 +26,8 @@ mod layer_norm;
 mod linear;
 mod lm_head;
 mod masked_scale;
+mod mlp_block;
+mod param_grads;
 mod project_heads;
 mod rms_norm;
 mod rope;
@@ -49,6 +51,8 @@ pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use masked_scale::{
     masked_scale, masked_scale_composed, residual_masked_scale, residual_masked_scale_composed,
 };
+pub use mlp_block::{MlpBlock, mlp_block, mlp_block_composed};
+pub use param_grads::ParamGrads;
 pub use project_heads::{RopeTables, project_heads, project_heads_composed};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};

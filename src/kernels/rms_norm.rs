@@ -69,7 +69,8 @@ fn inv_rms(row: &[f32], eps: f32) -> f32 {
     1.0 / (dot(row, row) / row.len() as f32 + eps).sqrt()
 }
 
-fn effective_weight(w: &[f32], add_one: bool) -> Vec<f32> {
+/// The weight the normalized rows are multiplied by: `w`, or `1 + w` for Gemma.
+pub(super) fn effective_weight(w: &[f32], add_one: bool) -> Vec<f32> {
     w.iter()
         .map(|&v| if add_one { v + 1.0 } else { v })
         .collect()
@@ -95,21 +96,8 @@ impl CustomOp2 for RmsNorm {
         let x = contiguous_f32(s1, l1, "rms-norm input")?;
         let w = contiguous_f32(s2, l2, "rms-norm weight")?;
         let dim = w.len();
-        let rows = rows_of(l1, dim, "rms-norm")?;
-        let w = effective_weight(w, self.add_one);
-        let eps = self.eps as f32;
-        let mut out = vec![0f32; x.len()];
-        let chunk = rows_per_task(rows, dim) * dim;
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(o, x)| {
-                for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                    let r = inv_rms(x, eps);
-                    for ((o, &x), &w) in o.iter_mut().zip(x).zip(&w) {
-                        *o = x * r * w;
-                    }
-                }
-            });
+        rows_of(l1, dim, "rms-norm")?;
+        let out = normalize(x, &effective_weight(w, self.add_one), self.eps as f32);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -157,7 +145,7 @@ impl CustomOp3 for RmsNormGrad {
         let w = contiguous_f32(s2, l2, "rms-norm weight")?;
         let g = contiguous_f32(s3, l3, "rms-norm gradient")?;
         let dim = w.len();
-        let rows = rows_of(l1, dim, "rms-norm")?;
+        rows_of(l1, dim, "rms-norm")?;
         if g.len() != x.len() {
             candle_core::bail!(
                 "rms-norm gradient has {} elements, input {}",
@@ -166,41 +154,74 @@ impl CustomOp3 for RmsNormGrad {
             );
         }
         let w = effective_weight(w, self.add_one);
-        let eps = self.eps as f32;
         let mut out = vec![0f32; x.len() + dim];
         let (dx, dw) = out.split_at_mut(x.len());
-        let chunk = rows_per_task(rows, dim) * dim;
-        let partials: Vec<Vec<f32>> = dx
-            .par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
-            .map(|(dx, (x, g))| {
-                let mut dw = vec![0f32; dim];
-                let mut a = vec![0f32; dim];
-                for ((dx, x), g) in dx
-                    .chunks_exact_mut(dim)
-                    .zip(x.chunks_exact(dim))
-                    .zip(g.chunks_exact(dim))
-                {
-                    let r = inv_rms(x, eps);
-                    for ((a, &g), &w) in a.iter_mut().zip(g).zip(&w) {
-                        *a = g * w;
-                    }
-                    let c = r * r * r * dot(&a, x) / dim as f32;
-                    for (((dx, &a), &x), (dw, &g)) in
-                        dx.iter_mut().zip(&a).zip(x).zip(dw.iter_mut().zip(g))
-                    {
-                        *dx = r * a - x * c;
-                        *dw += g * x * r;
-                    }
-                }
-                dw
-            })
-            .collect();
-        for p in partials {
-            for (d, v) in dw.iter_mut().zip(p) {
-                *d += v;
-            }
-        }
+        dw.copy_from_slice(&normalize_backward(x, &w, g, self.eps as f32, dx));
         Ok((CpuStorage::F32(out), Shape::from(x.len() + dim)))
     }
+}
+
+/// `x · r · w` row by row (`w` the effective weight, its length the row length).
+pub(super) fn normalize(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let dim = w.len();
+    let mut out = super::buffer::uninit(x.len());
+    let chunk = rows_per_task(x.len() / dim.max(1), dim) * dim;
+    out.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
+        .for_each(|(o, x)| {
+            for (o, x) in o.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+                let r = inv_rms(x, eps);
+                for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                    o.write(x * r * w);
+                }
+            }
+        });
+    // SAFETY: the chunks cover `out` (whole rows) and every slot of a row is written.
+    unsafe { super::buffer::assume_init(out) }
+}
+
+/// The backward of [`normalize`] for the output gradient `g`: adds `∂L/∂x` to `dx` (so `dx` may
+/// arrive holding a residual stream's gradient) and returns `∂L/∂w` (of the effective weight).
+pub(super) fn normalize_backward(
+    x: &[f32],
+    w: &[f32],
+    g: &[f32],
+    eps: f32,
+    dx: &mut [f32],
+) -> Vec<f32> {
+    let dim = w.len();
+    let chunk = rows_per_task(x.len() / dim.max(1), dim) * dim;
+    let partials: Vec<Vec<f32>> = dx
+        .par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
+        .map(|(dx, (x, g))| {
+            let mut dw = vec![0f32; dim];
+            let mut a = vec![0f32; dim];
+            for ((dx, x), g) in dx
+                .chunks_exact_mut(dim)
+                .zip(x.chunks_exact(dim))
+                .zip(g.chunks_exact(dim))
+            {
+                let r = inv_rms(x, eps);
+                for ((a, &g), &w) in a.iter_mut().zip(g).zip(w) {
+                    *a = g * w;
+                }
+                let c = r * r * r * dot(&a, x) / dim as f32;
+                for (((dx, &a), &x), (dw, &g)) in
+                    dx.iter_mut().zip(&a).zip(x).zip(dw.iter_mut().zip(g))
+                {
+                    *dx += r * a - x * c;
+                    *dw += g * x * r;
+                }
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; dim];
+    for p in partials {
+        for (d, v) in dw.iter_mut().zip(p) {
+            *d += v;
+        }
+    }
+    dw
 }

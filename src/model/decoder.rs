@@ -11,6 +11,7 @@ use super::layers::{Linear, Mlp, RmsNorm};
 use super::recompute::{RecomputedGrads, checkpointed_layer, detach_all};
 use super::rotary::Rotary;
 use super::weights::{LoadedParams, Weights};
+use crate::kernels::{self, ParamGrads};
 use crate::{Error, Result};
 
 /// What a forward pass returns.
@@ -81,18 +82,26 @@ impl DecoderLayer {
 
     /// Applies the MLP half of the layer to `x`, the residual stream after attention.
     pub fn mlp_block(&self, x: &Tensor) -> Result<Tensor> {
+        self.mlp_half(x, None)
+    }
+
+    /// [`DecoderLayer::mlp_block`]; without Gemma-2's extra norms or MLP biases, as one op
+    /// ([`kernels::mlp_block`]) whose weight gradients go to `grads`.
+    fn mlp_half(&self, x: &Tensor, grads: Option<&ParamGrads>) -> Result<Tensor> {
         match (
             &self.pre_feedforward_layernorm,
             &self.post_feedforward_layernorm,
         ) {
-            (Some(pre), Some(post)) => x + post.forward(&self.mlp.forward(&pre.forward(x)?)?)?,
-            _ => {
-                x + self
-                    .mlp
-                    .forward(&self.post_attention_layernorm.forward(x)?)?
+            (Some(pre), Some(post)) => {
+                Ok((x + post.forward(&self.mlp.forward(&pre.forward(x)?)?)?)?)
             }
+            _ => match self.mlp.block(&self.post_attention_layernorm) {
+                Some(block) => kernels::mlp_block(x, &block, grads),
+                None => Ok((x + self
+                    .mlp
+                    .forward(&self.post_attention_layernorm.forward(x)?)?)?),
+            },
         }
-        .map_err(Error::from)
     }
 
     /// Adds the attention output `attn` (already projected) to the residual stream `x`.
@@ -110,11 +119,13 @@ impl DecoderLayer {
         self.input_layernorm.forward(x)
     }
 
+    /// The layer on `x`; the fused blocks' weight gradients go to `grads` (a trainable model's).
     pub(crate) fn forward(
         &self,
         x: &Tensor,
         rotary: &Rotary,
         masks: &AttentionMasks,
+        grads: Option<&ParamGrads>,
     ) -> Result<Tensor> {
         let normed = self.input_layernorm.forward(x)?;
         let x = match self.pre_feedforward_layernorm {
@@ -125,7 +136,7 @@ impl DecoderLayer {
             }
             None => self.self_attn.forward_residual(&normed, rotary, masks, x)?,
         };
-        self.mlp_block(&x)
+        self.mlp_half(&x, grads)
     }
 }
 
@@ -140,6 +151,8 @@ pub struct CausalLm {
     params: LoadedParams,
     /// Set when gradient checkpointing is on: where recomputed layers put their parameter gradients.
     recompute: Option<RecomputedGrads>,
+    /// Set for a trainable model: where the fused blocks put their weights' gradients.
+    block_grads: Option<ParamGrads>,
     dtype: DType,
     device: Device,
 }
@@ -186,6 +199,7 @@ impl CausalLm {
         let positions = config.max_position_embeddings.max(1);
         let rotary = Rotary::new(&config, positions, DType::F32, device)?;
         let params = w.finish()?;
+        let block_grads = (!params.vars.is_empty()).then(ParamGrads::default);
         Ok(CausalLm {
             config,
             embed_tokens,
@@ -195,6 +209,7 @@ impl CausalLm {
             rotary,
             params,
             recompute: None,
+            block_grads,
             dtype,
             device: device.clone(),
         })
@@ -314,8 +329,15 @@ impl CausalLm {
         let mut x = self.embed(input_ids)?;
         for layer in &self.layers {
             x = match &self.recompute {
-                Some(grads) => checkpointed_layer(layer, &x, &self.rotary, &masks, grads)?,
-                None => layer.forward(&x, &self.rotary, &masks)?,
+                Some(grads) => checkpointed_layer(
+                    layer,
+                    &x,
+                    &self.rotary,
+                    &masks,
+                    grads,
+                    self.block_grads.as_ref(),
+                )?,
+                None => layer.forward(&x, &self.rotary, &masks, self.block_grads.as_ref())?,
             };
         }
         Ok(x)
@@ -335,17 +357,30 @@ impl CausalLm {
     }
 
     /// `loss.backward()` with every gradient detached (so the forward activations are freed as
-    /// soon as the graph is dropped, not when the gradients are), plus the parameter gradients of
-    /// layers recomputed under gradient checkpointing (which the plain backward pass does not
-    /// return). Use this for every loss that depends on this model's forward.
+    /// soon as the graph is dropped, not when the gradients are), plus the parameter gradients that
+    /// the plain backward pass does not return: those of the fused decoder blocks (written to a
+    /// store by their ops, see [`kernels::ParamGrads`]) and of layers recomputed under gradient
+    /// checkpointing. Use this for every loss that depends on this model's forward.
     pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
-        let Some(recomputed) = &self.recompute else {
-            return Ok(detach_all(loss.backward()?));
-        };
-        recomputed.take()?; // Drop anything left by a backward pass that did not come through here.
+        // Drop anything left by a backward pass that did not come through here.
+        if let Some(blocks) = &self.block_grads {
+            blocks.clear()?;
+        }
+        if let Some(recomputed) = &self.recompute {
+            recomputed.take()?;
+        }
         let mut grads = detach_all(loss.backward()?);
-        if let Some(layers) = recomputed.take()? {
+        if let Some(layers) = self
+            .recompute
+            .as_ref()
+            .map(RecomputedGrads::take)
+            .transpose()?
+            .flatten()
+        {
             grads.extend(layers)?;
+        }
+        if let Some(blocks) = &self.block_grads {
+            blocks.drain_into(&mut grads)?;
         }
         Ok(grads)
     }

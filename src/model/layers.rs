@@ -117,6 +117,23 @@ impl Mlp {
         })
     }
 
+    /// The block `x + self(norm(x))` as the fused op's weights, unless a projection has a bias
+    /// (the op has none).
+    pub fn block<'a>(&'a self, norm: &'a RmsNorm) -> Option<kernels::MlpBlock<'a>> {
+        let biased = [&self.gate_proj, &self.up_proj, &self.down_proj]
+            .iter()
+            .any(|p| p.bias().is_some());
+        (!biased).then_some(kernels::MlpBlock {
+            norm: &norm.weight,
+            gate: self.gate_proj.weight(),
+            up: self.up_proj.weight(),
+            down: self.down_proj.weight(),
+            eps: norm.eps,
+            add_one: norm.add_one,
+            act: self.act,
+        })
+    }
+
     /// Applies the MLP to `[..., dim]`. Without a down-projection bias, the activation and the
     /// down projection are one op ([`kernels::gated_down`]) that recomputes the activation in
     /// backward instead of keeping it.

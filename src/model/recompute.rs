@@ -19,6 +19,7 @@ use candle_core::{CpuStorage, CudaStorage, CustomOp2, Layout, MetalStorage, Shap
 use super::attention::AttentionMasks;
 use super::decoder::DecoderLayer;
 use super::rotary::Rotary;
+use crate::kernels::ParamGrads;
 use crate::{Error, Result};
 
 /// Parameter gradients produced by recomputed layers during one backward pass, waiting to be
@@ -75,8 +76,11 @@ pub(crate) fn checkpointed_layer(
     rotary: &Rotary,
     masks: &AttentionMasks,
     grads: &RecomputedGrads,
+    block_grads: Option<&ParamGrads>,
 ) -> Result<Tensor> {
-    let output = layer.forward(&x.detach(), rotary, masks)?.detach();
+    let output = layer
+        .forward(&x.detach(), rotary, masks, block_grads)?
+        .detach();
     // The op must be tracked for its backward to run; an input that carries no graph (frozen
     // embeddings) becomes a variable whose own gradient is simply never read.
     let x = if x.track_op() {
@@ -89,6 +93,7 @@ pub(crate) fn checkpointed_layer(
         rotary: rotary.clone(),
         masks: masks.clone(),
         grads: grads.clone(),
+        block_grads: block_grads.cloned(),
     };
     Ok(x.apply_op2_arc(&output.contiguous()?, Arc::new(Box::new(op)))?)
 }
@@ -99,6 +104,8 @@ struct Recompute {
     rotary: Rotary,
     masks: AttentionMasks,
     grads: RecomputedGrads,
+    /// Where the recomputed layer's fused blocks put their weights' gradients.
+    block_grads: Option<ParamGrads>,
 }
 
 /// The whole buffer of a contiguous tensor that starts at offset 0 and fills its storage: the
@@ -155,7 +162,12 @@ impl CustomOp2 for Recompute {
         let input = Var::from_tensor(&x.detach())?;
         let out = self
             .layer
-            .forward(input.as_tensor(), &self.rotary, &self.masks)
+            .forward(
+                input.as_tensor(),
+                &self.rotary,
+                &self.masks,
+                self.block_grads.as_ref(),
+            )
             .map_err(|e| candle_core::Error::Msg(format!("recomputing a decoder layer: {e}")))?;
         let mut grads = (out * grad_out.detach())?.sum_all()?.backward()?;
         let grad_x = grads.remove(input.as_tensor()).map(|g| g.detach());

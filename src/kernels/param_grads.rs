@@ -1,0 +1,54 @@
+//! Where the fused decoder blocks leave their parameters' gradients during a backward pass.
+//!
+//! A block op takes only the residual stream as a candle input (candle's custom ops have at most
+//! three, and every input edge costs the backward pass a zero-filled buffer and an addition).
+//! Its weights are constants of the op; their gradients are written once, straight from the
+//! kernel, into this store, which [`crate::model::CausalLm::backward`] drains into the pass's
+//! `GradStore`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+
+use crate::{Error, Result};
+
+/// `(parameter, gradient)` pairs left by fused blocks, one per parameter and backward pass through
+/// the block, waiting to be summed into a `GradStore`.
+#[derive(Debug, Clone, Default)]
+pub struct ParamGrads(Arc<Mutex<Vec<(Tensor, Tensor)>>>);
+
+impl ParamGrads {
+    fn lock(&self) -> Result<MutexGuard<'_, Vec<(Tensor, Tensor)>>> {
+        self.0
+            .lock()
+            .map_err(|_| Error::Training("parameter-gradient store poisoned".into()))
+    }
+
+    /// Adds the gradients of one backward pass through a block.
+    pub(crate) fn push(&self, grads: Vec<(Tensor, Tensor)>) -> candle_core::Result<()> {
+        self.lock()
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?
+            .extend(grads);
+        Ok(())
+    }
+
+    /// Drops everything stored (left by a backward pass whose gradients were never collected).
+    pub fn clear(&self) -> Result<()> {
+        self.lock()?.clear();
+        Ok(())
+    }
+
+    /// Moves everything stored into `grads`, summing with the gradients already there.
+    pub fn drain_into(&self, grads: &mut GradStore) -> Result<()> {
+        let pending = std::mem::take(&mut *self.lock()?);
+        for (param, grad) in pending {
+            let sum = match grads.get(&param) {
+                Some(earlier) => (earlier + grad)?,
+                None => grad,
+            };
+            grads.insert(&param, sum);
+        }
+        Ok(())
+    }
+}
