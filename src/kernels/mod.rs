@@ -15,6 +15,7 @@
 
 mod adamw;
 mod attention;
+mod attention_block;
 pub(crate) mod buffer;
 pub mod encoder;
 mod frozen_linear;
@@ -40,6 +41,7 @@ pub(crate) mod vexp;
 
 pub use adamw::{AdamWStep, adamw_step};
 pub use attention::{attention, attention_composed, grouped_attention_composed, packed_attention};
+pub use attention_block::{AttentionBlock, attention_block, attention_block_composed};
 pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed, gelu_erf_masked};
 pub use glu::{gated_activation, gated_activation_composed};

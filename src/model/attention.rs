@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{AttentionKind, ModelConfig};
-use super::layers::Linear;
+use super::layers::{Linear, RmsNorm};
 use super::rotary::Rotary;
 use super::weights::Weights;
 use crate::{Result, kernels};
@@ -189,6 +189,44 @@ impl Attention {
             }
             _ => Ok((residual + self.attend(&q, &k, &v, mask)?)?),
         }
+    }
+
+    /// `x + ` [`Attention::forward`]`(norm(x))`: without soft-capping or an output-projection
+    /// bias, one op from `x` ([`kernels::attention_block`]) whose weight gradients go to `grads`.
+    pub(crate) fn forward_block(
+        &self,
+        x: &Tensor,
+        norm: &RmsNorm,
+        rotary: &Rotary,
+        masks: &AttentionMasks,
+        grads: Option<&kernels::ParamGrads>,
+    ) -> Result<Tensor> {
+        if self.softcap.is_some() || self.o_proj.bias().is_some() {
+            return self.forward_residual(&norm.forward(x)?, rotary, masks, x);
+        }
+        let qkv_bias = match (self.q_proj.bias(), self.k_proj.bias(), self.v_proj.bias()) {
+            (Some(q), Some(k), Some(v)) => Some([q, k, v]),
+            (None, None, None) => None,
+            _ => return self.forward_residual(&norm.forward(x)?, rotary, masks, x),
+        };
+        let (cos, sin) = rotary.tables(0, x.dim(1)?, x.dtype())?;
+        let (norm, eps, add_one) = norm.parts();
+        let block = kernels::AttentionBlock {
+            norm,
+            q: self.q_proj.weight(),
+            k: self.k_proj.weight(),
+            v: self.v_proj.weight(),
+            o: self.o_proj.weight(),
+            qkv_bias,
+            heads: self.num_heads,
+            kv_heads: self.num_kv_heads,
+            rope: (&cos, &sin),
+            mask: self.mask(masks),
+            scale: self.scale,
+            eps,
+            add_one,
+        };
+        kernels::attention_block(x, &block, grads)
     }
 
     /// The mask this layer attends under (sliding-window layers use the sliding one).

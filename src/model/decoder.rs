@@ -127,14 +127,16 @@ impl DecoderLayer {
         masks: &AttentionMasks,
         grads: Option<&ParamGrads>,
     ) -> Result<Tensor> {
-        let normed = self.input_layernorm.forward(x)?;
         let x = match self.pre_feedforward_layernorm {
             // Gemma-2 normalizes the attention output before the residual add.
             Some(_) => {
+                let normed = self.input_layernorm.forward(x)?;
                 let attn = self.self_attn.forward(&normed, rotary, masks)?;
                 self.attention_residual(x, &attn)?
             }
-            None => self.self_attn.forward_residual(&normed, rotary, masks, x)?,
+            None => self
+                .self_attn
+                .forward_block(x, &self.input_layernorm, rotary, masks, grads)?,
         };
         self.mlp_half(&x, grads)
     }

@@ -84,6 +84,11 @@ impl RmsNorm {
         })
     }
 
+    /// The weight, ε and whether the weight is applied as `1 + w` (Gemma).
+    pub(crate) fn parts(&self) -> (&Tensor, f64, bool) {
+        (&self.weight, self.eps, self.add_one)
+    }
+
     /// Normalizes over the last dimension (a fused kernel on the CPU, see [`crate::kernels`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         kernels::rms_norm(x, &self.weight, self.eps, self.add_one)
@@ -123,13 +128,14 @@ impl Mlp {
         let biased = [&self.gate_proj, &self.up_proj, &self.down_proj]
             .iter()
             .any(|p| p.bias().is_some());
+        let (norm, eps, add_one) = norm.parts();
         (!biased).then_some(kernels::MlpBlock {
-            norm: &norm.weight,
+            norm,
             gate: self.gate_proj.weight(),
             up: self.up_proj.weight(),
             down: self.down_proj.weight(),
-            eps: norm.eps,
-            add_one: norm.add_one,
+            eps,
+            add_one,
             act: self.act,
         })
     }

@@ -128,3 +128,114 @@ fn mlp_block_with_frozen_weights_or_an_untracked_input() {
         assert!(ga.get(v).is_some(), "no store: a weight lacks its gradient");
     }
 }
+
+/// A causal mask `[b, 1, t, t]` in which sequence 1 is left-padded by 3 positions (its first
+/// query rows see no real key at all).
+fn causal_padded_mask(b: usize, t: usize) -> Tensor {
+    let mut mask = vec![0f32; b * t * t];
+    for (i, m) in mask.iter_mut().enumerate() {
+        let (batch, q, k) = (i / (t * t), (i / t) % t, i % t);
+        if k > q || (batch == 1 && k < 3) {
+            *m = -1e30;
+        }
+    }
+    Tensor::from_vec(mask, (b, 1, t, t), &Device::Cpu).unwrap()
+}
+
+/// Rotary tables `[t, half]` for base 10000.
+fn rope_tables(t: usize, half: usize) -> (Tensor, Tensor) {
+    let angles: Vec<f32> = (0..t * half)
+        .map(|i| (i / half) as f32 * 10000f32.powf(-((i % half) as f32) / half as f32))
+        .collect();
+    let cos = angles.iter().map(|a| a.cos()).collect::<Vec<_>>();
+    let sin = angles.iter().map(|a| a.sin()).collect::<Vec<_>>();
+    (
+        Tensor::from_vec(cos, (t, half), &Device::Cpu).unwrap(),
+        Tensor::from_vec(sin, (t, half), &Device::Cpu).unwrap(),
+    )
+}
+
+#[test]
+fn attention_block_matches_composition_with_weight_gradients_from_the_store() {
+    // Grouped heads (4 query, 2 key/value, head_dim 4) over 70 positions (two query blocks, the
+    // second skipping no key, the first of sequence 1 with rows that see no key); without and
+    // with q/k/v biases (Qwen2) and Gemma's (1 + w) norm.
+    let (b, t, d, heads, kv, hd) = (2, 70, 12, 4, 2, 4);
+    let (cos, sin) = rope_tables(t, hd / 2);
+    let mask = causal_padded_mask(b, t);
+    for biased in [false, true] {
+        let name = format!("attention block, biases {biased}");
+        let mut inputs = vec![
+            tensor(&[b, t, d], 21, 2.0),
+            (tensor(&[d], 22, 0.5) + 1.0).unwrap(),
+            tensor(&[heads * hd, d], 23, 0.5),
+            tensor(&[kv * hd, d], 24, 0.5),
+            tensor(&[kv * hd, d], 25, 0.5),
+            tensor(&[d, heads * hd], 26, 0.5),
+        ];
+        if biased {
+            inputs.extend([
+                tensor(&[heads * hd], 27, 0.3),
+                tensor(&[kv * hd], 28, 0.3),
+                tensor(&[kv * hd], 29, 0.3),
+            ]);
+        }
+        let run = |t: &[Tensor], fused: Option<&ParamGrads>| {
+            let dt = t[0].dtype();
+            let (c, s, m) = (
+                cos.to_dtype(dt).unwrap(),
+                sin.to_dtype(dt).unwrap(),
+                mask.to_dtype(dt).unwrap(),
+            );
+            let block = kernels::AttentionBlock {
+                norm: &t[1],
+                q: &t[2],
+                k: &t[3],
+                v: &t[4],
+                o: &t[5],
+                qkv_bias: biased.then(|| [&t[6], &t[7], &t[8]]),
+                heads,
+                kv_heads: kv,
+                rope: (&c, &s),
+                mask: &m,
+                scale: 0.5,
+                eps: 1e-6,
+                add_one: biased,
+            };
+            match fused {
+                Some(sink) => kernels::attention_block(&t[0], &block, Some(sink)).unwrap(),
+                None => kernels::attention_block_composed(&t[0], &block).unwrap(),
+            }
+        };
+        let fused: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let reference: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(&t.to_dtype(DType::F64).unwrap()).unwrap())
+            .collect();
+        let ft: Vec<Tensor> = fused.iter().map(|v| v.as_tensor().clone()).collect();
+        let rt: Vec<Tensor> = reference.iter().map(|v| v.as_tensor().clone()).collect();
+        let sink = ParamGrads::default();
+        let a = run(&ft, Some(&sink));
+        let b64 = run(&rt, None);
+        let err = max_rel_diff(&a, &b64);
+        assert!(err < 5e-6, "{name}: output differs by {err:e}");
+        let (ga, gb) = (grads_of(&a, &sink), grads_of(&b64, &ParamGrads::default()));
+        for (i, (va, vb)) in fused.iter().zip(&reference).enumerate() {
+            let da = ga
+                .get(va)
+                .unwrap_or_else(|| panic!("{name}: no gradient {i}"));
+            let err = max_rel_diff(da, gb.get(vb).unwrap());
+            assert!(
+                err < 2e-5,
+                "{name}: gradient of input {i} differs by {err:e}"
+            );
+        }
+        // A frozen block (a reference model) is the same function, with no graph.
+        let frozen = run(&inputs, Some(&ParamGrads::default()));
+        assert!(!frozen.track_op());
+        assert_eq!(bits(&frozen), bits(&a));
+    }
+}

@@ -1,6 +1,6 @@
-//! Packed multi-head self-attention on raw buffers, for ops that run whole layers with their own
-//! backward (the discriminator's encoder stack): the same loops as the attention op, without a
-//! candle graph node.
+//! Packed multi-head self-attention on raw buffers, for ops that run whole layers or blocks with
+//! their own backward (the discriminator's encoder stack, the decoder's attention block): the same
+//! loops as the attention op, without a candle graph node.
 
 use rayon::prelude::*;
 
@@ -11,14 +11,18 @@ use super::heads::Heads;
 /// One self-attention call on the packed output of a fused q/k/v projection.
 #[derive(Clone, Copy)]
 pub(crate) struct SelfAttention<'a> {
-    /// `[batch, len, 3 · heads · head_dim]`: each position's query, key and value side by side.
+    /// `[batch, len, (heads + 2 · kv_heads) · head_dim]`: each position's query, key and value
+    /// heads side by side.
     pub qkv: &'a [f32],
     /// Sequences.
     pub batch: usize,
     /// Positions per sequence.
     pub len: usize,
-    /// Attention heads.
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads (they divide `heads`; query head `h` reads key/value head
+    /// `h / (heads / kv_heads)`).
+    pub kv_heads: usize,
     /// Additive mask `[batch, len, len]`: 0 where a query may attend a key, very negative elsewhere.
     pub mask: &'a [f32],
     /// Dropout factors of the probabilities `[batch, heads, len, len]` (0 or `1 / (1 − p)`).
@@ -33,37 +37,46 @@ pub(crate) struct SavedAttention(Saved);
 impl SelfAttention<'_> {
     fn views(&self) -> candle_core::Result<(Heads<'_>, Heads<'_>, Heads<'_>, Dims)> {
         let row = self.qkv.len() / (self.batch * self.len).max(1);
-        if self.heads == 0
-            || !row.is_multiple_of(3 * self.heads)
+        let parts = self.heads + 2 * self.kv_heads;
+        if self.kv_heads == 0
+            || !self.heads.is_multiple_of(self.kv_heads)
+            || !row.is_multiple_of(parts)
             || row * self.batch * self.len != self.qkv.len()
             || self.mask.len() != self.batch * self.len * self.len
         {
             candle_core::bail!(
-                "self-attention: {} q/k/v floats, {} mask floats for {} × {} positions and {} heads",
+                "self-attention: {} q/k/v floats, {} mask floats for {} × {} positions, {} query \
+                 and {} key/value heads",
                 self.qkv.len(),
                 self.mask.len(),
                 self.batch,
                 self.len,
-                self.heads
+                self.heads,
+                self.kv_heads
             );
         }
-        let head_dim = row / (3 * self.heads);
-        let view = |part: usize| Heads {
+        let head_dim = row / parts;
+        let view = |heads: usize, first_head: usize| Heads {
             data: self.qkv,
-            heads: self.heads,
+            heads,
             len: self.len,
             dim: head_dim,
-            packed: Some((row, part * self.heads * head_dim)),
+            packed: Some((row, first_head * head_dim)),
         };
         let dims = Dims {
             batch: self.batch,
             heads: self.heads,
-            kv_heads: self.heads,
+            kv_heads: self.kv_heads,
             q_len: self.len,
             k_len: self.len,
             head_dim,
         };
-        Ok((view(0), view(1), view(2), dims))
+        Ok((
+            view(self.heads, 0),
+            view(self.kv_heads, self.heads),
+            view(self.kv_heads, self.heads + self.kv_heads),
+            dims,
+        ))
     }
 
     fn constants(&self) -> Constants<'_> {
@@ -96,25 +109,29 @@ impl SelfAttention<'_> {
     }
 }
 
-/// The q, k and v gradients in the separate layout (`[batch, heads, len, dim]` each, concatenated)
-/// rearranged into the packed one (`[batch, len, 3 · heads · dim]`).
+/// The q, k and v gradients in the separate layout (`[batch, heads, len, dim]` for q,
+/// `[batch, kv_heads, len, dim]` for k and v, concatenated) rearranged into the packed one
+/// (`[batch, len, (heads + 2 · kv_heads) · dim]`).
 pub(super) fn repack(grads: &[f32], dims: Dims) -> Vec<f32> {
-    let (h, t, d) = (dims.heads, dims.q_len, dims.head_dim);
-    let part = dims.batch * h * t * d;
-    let mut out = buffer::uninit(3 * part);
-    out.par_chunks_mut(3 * h * d)
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (bi, i) = (row / t, row % t);
-            for (p, dst) in dst.chunks_exact_mut(h * d).enumerate() {
-                for (head, dst) in dst.chunks_exact_mut(d).enumerate() {
-                    let at = p * part + ((bi * h + head) * t + i) * d;
-                    for (o, &x) in dst.iter_mut().zip(&grads[at..at + d]) {
-                        o.write(x);
-                    }
-                }
+    let (h, kv, t, d) = (dims.heads, dims.kv_heads, dims.q_len, dims.head_dim);
+    let (q_part, kv_part) = (dims.batch * h * t * d, dims.batch * kv * t * d);
+    let row = (h + 2 * kv) * d;
+    let mut out = buffer::uninit(q_part + 2 * kv_part);
+    out.par_chunks_mut(row).enumerate().for_each(|(r, dst)| {
+        let (bi, i) = (r / t, r % t);
+        // Head `j` of the row: query head j, then key head j − h, then value head j − h − kv.
+        for (j, dst) in dst.chunks_exact_mut(d).enumerate() {
+            let (start, heads, head) = match j {
+                j if j < h => (0, h, j),
+                j if j < h + kv => (q_part, kv, j - h),
+                j => (q_part + kv_part, kv, j - h - kv),
+            };
+            let at = start + ((bi * heads + head) * t + i) * d;
+            for (o, &x) in dst.iter_mut().zip(&grads[at..at + d]) {
+                o.write(x);
             }
-        });
-    // SAFETY: the rows cover `out`; each row's 3 · h chunks of d are all written.
+        }
+    });
+    // SAFETY: the rows cover `out`; each row's h + 2 kv chunks of d are all written.
     unsafe { buffer::assume_init(out) }
 }

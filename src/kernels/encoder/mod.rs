@@ -126,6 +126,7 @@ impl Shapes<'_> {
             batch: self.rows,
             len: self.len,
             heads: self.heads,
+            kv_heads: self.heads,
             mask: self.attention_mask,
             keep: dropout.map(|d| d.attention.as_slice()),
             scale: 1.0 / ((self.width / self.heads) as f32).sqrt(),
