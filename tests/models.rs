@@ -324,6 +324,35 @@ fn gradient_checkpointing_gives_the_same_gradients_on_every_architecture() {
 }
 
 #[test]
+fn a_plain_backward_is_reported_at_the_next_forward() {
+    let dir = fixture("models/llama");
+    let golden = load_golden(&dir.join("golden.safetensors"));
+    let model = load_model(&dir, Trainability::Trainable, DType::F32, &Device::Cpu)
+        .unwrap()
+        .model;
+    let (ids, mask, loss) = inputs(&golden);
+    let objective = |model: &ganpo::model::CausalLm| {
+        let out = model.forward(&ids, &mask).unwrap();
+        let seq = sequence_logps(&out.logits, &ids, &loss).unwrap();
+        seq.logps.sum_all().unwrap()
+    };
+    // `Tensor::backward` leaves the decoder blocks' weight gradients in the model's store...
+    let bare = objective(&model).backward().unwrap();
+    let layer_var = &model
+        .vars()
+        .iter()
+        .find(|(n, _)| n.contains("layers.0.mlp"))
+        .unwrap()
+        .1;
+    assert!(bare.get(layer_var.as_tensor()).is_none());
+    // ...which the next forward reports once, instead of training without them.
+    let err = model.forward(&ids, &mask).unwrap_err();
+    assert!(err.to_string().contains("CausalLm::backward"), "{err}");
+    let grads = model.backward(&objective(&model)).unwrap();
+    assert!(grads.get(layer_var.as_tensor()).is_some());
+}
+
+#[test]
 fn gradient_checkpointing_is_a_no_op_for_a_frozen_model() {
     let dir = fixture("models/llama");
     let mut model = load_model(&dir, Trainability::Frozen, DType::F32, &Device::Cpu)

@@ -6,6 +6,10 @@
 //! LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen weights (input
 //! gradient only). Also AdamW's update and a gradient's sum of squares.
 //!
+//! Whole blocks run as one op each: a decoder layer's attention half and MLP half
+//! ([`attention_block`], [`mlp_block`], weight gradients to a [`ParamGrads`] store) and the
+//! discriminator's encoder stack ([`encoder`]).
+//!
 //! Built from candle primitives, each of these is a chain of 4–10 element-wise ops, every one of
 //! which allocates a full-size output and keeps it for the backward pass. Here each is one
 //! [`candle_core::CustomOp1`]/`2`/`3` whose forward makes one pass over its input and whose backward

@@ -33,6 +33,11 @@ impl ParamGrads {
         Ok(())
     }
 
+    /// How many gradients wait to be drained.
+    pub fn pending(&self) -> Result<usize> {
+        Ok(self.lock()?.len())
+    }
+
     /// Drops everything stored (left by a backward pass whose gradients were never collected).
     pub fn clear(&self) -> Result<()> {
         self.lock()?.clear();

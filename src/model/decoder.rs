@@ -320,6 +320,20 @@ impl CausalLm {
                 self.rotary.max_positions()
             )));
         }
+        // Weight gradients left in the store mean a backward pass did not come through
+        // `CausalLm::backward`: the optimizer would have missed them. Reported once (the store is
+        // emptied, so the next forward runs).
+        if let Some(blocks) = &self.block_grads
+            && blocks.pending()? > 0
+        {
+            blocks.clear()?;
+            return Err(Error::Training(
+                "decoder weight gradients from an earlier backward pass were never collected: \
+                 back-propagate losses of this model with `CausalLm::backward`, not \
+                 `Tensor::backward`"
+                    .into(),
+            ));
+        }
         let mask_rows: Vec<Vec<u32>> = attention_mask.to_dtype(DType::U32)?.to_vec2()?;
         let sliding = self
             .config
