@@ -14,15 +14,15 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::attention::{SavedAttention, SelfAttention};
 use super::gemm::{MatRef, matmul, matmul_new};
 use super::linear::{biased_product, column_sums};
 use super::param_grads::ParamGrads;
 use super::rms_norm::{effective_weight, normalize, normalize_backward};
+use super::rope::rotate_rows;
 use super::storage::{contiguous_f32, with_f32, with_f32_all};
-use super::{RopeTables, attention, fused, linear_residual, project_heads, rms_norm};
+use super::{RopeTables, attention, buffer, fused, linear_residual, project_heads, rms_norm};
 use crate::{Error, Result};
 
 /// The block's weights (Hugging Face layouts; biases on q, k and v only, as Qwen2) and settings.
@@ -220,6 +220,19 @@ impl AttentionOp {
         }
     }
 
+    /// Rotates the query and key heads of q/k/v rows in place (`sign = −1`: back, for gradients).
+    fn rotate(&self, qkv: &mut [f32], tables: (&[f32], &[f32]), sign: f32) {
+        let Dims {
+            t,
+            heads,
+            kv_heads,
+            head_dim,
+            ..
+        } = self.dims;
+        let rotated = (heads + kv_heads) * head_dim;
+        rotate_rows(qkv, self.dims.qkv_row(), t, rotated, head_dim, tables, sign);
+    }
+
     /// Runs `f` on the rotary tables and the mask.
     fn with_constants<R>(
         &self,
@@ -260,9 +273,9 @@ impl CustomOp1 for AttentionOp {
                     None => matmul_new(nm, wm)?,
                 };
                 drop(n);
-                rotate_rows(&mut qkv, self.dims, (cos, sin), 1.0);
+                self.rotate(&mut qkv, (cos, sin), 1.0);
                 let (o, saved) = self.attention(&qkv, mask).forward(false)?;
-                let mut out = x.to_vec();
+                let mut out = buffer::copy_par(x);
                 let om = MatRef::row_major(&o, rows, q_dim);
                 matmul(&mut out, om, MatRef::row_major(w[4], d, q_dim).t(), true)?;
                 Ok((
@@ -347,7 +360,7 @@ impl AttentionOp {
             .attention(&tape.qkv, mask)
             .backward(&d_out, &tape.out, &tape.saved)?;
         drop(d_out);
-        rotate_rows(&mut d_qkv, self.dims, (cos, sin), -1.0);
+        self.rotate(&mut d_qkv, (cos, sin), -1.0);
         let dm = MatRef::row_major(&d_qkv, rows, row);
         // ∂L/∂[W_q; W_k; W_v] = d_qkvᵀ n, with n recomputed; split by rows.
         let norm_w = effective_weight(w[0], self.add_one);
@@ -378,34 +391,12 @@ impl AttentionOp {
         // ∂L/∂n = d_qkv [W_q; W_k; W_v]; ∂L/∂x = g (the residual) + the norm's backward.
         let dn = matmul_new(dm, MatRef::row_major(&tape.w_qkv, row, d))?;
         drop(d_qkv);
-        let mut dx = g.to_vec();
+        let mut dx = buffer::copy_par(g);
         let d_norm = normalize_backward(x, &norm_w, &dn, self.eps, &mut dx);
         let mut all = vec![trained(0).then_some(d_norm), d_q, d_k, d_v, d_o];
         all.extend(biases);
         Ok((dx, all))
     }
-}
-
-/// Rotates the query and key heads of every q/k/v row in place by `sign` times its position's
-/// angles (`sign = −1`: the inverse rotation, for gradients), as Hugging Face's "rotate half":
-/// `[x₁ c − x₂ s, x₂ c + x₁ s]` for the halves `x₁`, `x₂` of a head. Value heads stay as they are.
-fn rotate_rows(qkv: &mut [f32], dims: Dims, (cos, sin): (&[f32], &[f32]), sign: f32) {
-    let (hd, row) = (dims.head_dim, dims.qkv_row());
-    let half = hd / 2;
-    let rotated = (dims.heads + dims.kv_heads) * hd;
-    qkv.par_chunks_mut(row).enumerate().for_each(|(r, row)| {
-        let pos = r % dims.t;
-        let (c, s) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
-        for head in row[..rotated].chunks_exact_mut(hd) {
-            let (x1, x2) = head.split_at_mut(half);
-            for j in 0..half {
-                let sj = sign * s[j];
-                let (a, b) = (x1[j], x2[j]);
-                x1[j] = a * c[j] - b * sj;
-                x2[j] = b * c[j] + a * sj;
-            }
-        }
-    });
 }
 
 fn poisoned() -> candle_core::Error {

@@ -8,6 +8,8 @@
 
 use std::mem::{ManuallyDrop, MaybeUninit};
 
+use rayon::prelude::*;
+
 /// `len` f32 slots, not yet written.
 pub(crate) fn uninit(len: usize) -> Vec<MaybeUninit<f32>> {
     let mut v = Vec::with_capacity(len);
@@ -28,6 +30,20 @@ pub(crate) unsafe fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
     // `Vec<f32>` of the same length and capacity; the caller guarantees the values are written,
     // and `ManuallyDrop` keeps the original from freeing the buffer.
     unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
+}
+
+/// A copy of `src`, written in parallel (`to_vec` is one thread's `memcpy`).
+pub(crate) fn copy_par(src: &[f32]) -> Vec<f32> {
+    let mut out = uninit(src.len());
+    out.par_chunks_mut(1 << 14)
+        .zip(src.par_chunks(1 << 14))
+        .for_each(|(o, s)| {
+            for (o, &x) in o.iter_mut().zip(s) {
+                o.write(x);
+            }
+        });
+    // SAFETY: the chunks cover `out` and each slot is written.
+    unsafe { assume_init(out) }
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ impl Product {
             Start::Zero => matmul_new(a, b)?,
             Start::Bias(bias) => biased_product(a, b, bias)?,
             Start::Residual(r) if r.len() == a.rows * b.cols => {
-                let mut out = copy_par(r);
+                let mut out = buffer::copy_par(r);
                 matmul(&mut out, a, b, true)?;
                 out
             }
@@ -189,20 +189,6 @@ enum Start<'a> {
     Bias(&'a [f32]),
     /// A full `[rows, cols]` residual.
     Residual(&'a [f32]),
-}
-
-/// A copy of `src`, written in parallel.
-fn copy_par(src: &[f32]) -> Vec<f32> {
-    let mut out = buffer::uninit(src.len());
-    out.par_chunks_mut(1 << 14)
-        .zip(src.par_chunks(1 << 14))
-        .for_each(|(o, s)| {
-            for (o, &x) in o.iter_mut().zip(s) {
-                o.write(x);
-            }
-        });
-    // SAFETY: the chunks cover `out` and each slot is written.
-    unsafe { buffer::assume_init(out) }
 }
 
 /// `rows` copies of `bias`, written in parallel (the product then adds into them).

@@ -146,7 +146,7 @@ impl CustomOp1 for MlpOp {
             let up = matmul_new(nm, MatRef::row_major(w[2], hidden, d).t())?;
             drop(n);
             let h = glu_values(&gate, &up, self.act);
-            let mut out = x.to_vec();
+            let mut out = buffer::copy_par(x);
             let hm = MatRef::row_major(&h, rows, hidden);
             matmul(&mut out, hm, MatRef::row_major(w[3], d, hidden).t(), true)?;
             Ok((out, Tape { gate, up }))
@@ -238,7 +238,7 @@ impl MlpOp {
         matmul(&mut dn, dum, MatRef::row_major(w[2], hidden, d), true)?;
         drop(packed);
         // ∂L/∂x = g (the residual) + the norm's backward of ∂L/∂n.
-        let mut dx = g.to_vec();
+        let mut dx = buffer::copy_par(g);
         let d_norm = normalize_backward(x, &norm_w, &dn, self.eps, &mut dx);
         Ok((
             dx,

@@ -63,6 +63,37 @@ pub(super) fn rotate_into(x: &[f32], c: &[f32], s: &[f32], sign: f32, o: &mut [M
     }
 }
 
+/// Rotates, in place, the heads in the first `rotated` floats of every row of `rows` (rows of
+/// `row_len`, position `r mod t` for row `r`, heads of `head_dim`) by `sign` times the position's
+/// angles, as [`rotate_into`] (`sign = −1`: the inverse rotation, for gradients). The rest of each
+/// row (value heads) is left as it is.
+pub(super) fn rotate_rows(
+    rows: &mut [f32],
+    row_len: usize,
+    t: usize,
+    rotated: usize,
+    head_dim: usize,
+    (cos, sin): (&[f32], &[f32]),
+    sign: f32,
+) {
+    let half = head_dim / 2;
+    rows.par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(r, row)| {
+            let pos = r % t;
+            let (c, s) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
+            for head in row[..rotated].chunks_exact_mut(head_dim) {
+                let (x1, x2) = head.split_at_mut(half);
+                for j in 0..half {
+                    let sj = sign * s[j];
+                    let (a, b) = (x1[j], x2[j]);
+                    x1[j] = a * c[j] - b * sj;
+                    x2[j] = b * c[j] + a * sj;
+                }
+            }
+        });
+}
+
 /// The rotation (`inverse = false`) or its inverse (the backward pass).
 struct Rope {
     inverse: bool,
