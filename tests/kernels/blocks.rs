@@ -28,6 +28,17 @@ fn block<'a>(t: &'a [Tensor], add_one: bool, act: Activation) -> MlpBlock<'a> {
     }
 }
 
+/// Each input as an f32 variable (the fused path) and as an f64 one (the composition).
+fn f32_and_f64_vars(inputs: &[Tensor]) -> (Vec<Var>, Vec<Var>) {
+    let vars = |dtype| {
+        inputs
+            .iter()
+            .map(|t| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap())
+            .collect()
+    };
+    (vars(DType::F32), vars(DType::F64))
+}
+
 /// `Σ y ⊙ probe` differentiated; the block's parameter gradients drained into the result.
 fn grads_of(y: &Tensor, sink: &ParamGrads) -> GradStore {
     let probe = tensor(y.dims(), 99, 1.0).to_dtype(y.dtype()).unwrap();
@@ -41,14 +52,7 @@ fn mlp_block_matches_composition_with_weight_gradients_from_the_store() {
     for (add_one, act) in [(false, Activation::Silu), (true, Activation::GeluTanh)] {
         let name = format!("mlp block add_one={add_one} {act:?}");
         let inputs = mlp_inputs();
-        let fused: Vec<Var> = inputs
-            .iter()
-            .map(|t| Var::from_tensor(t).unwrap())
-            .collect();
-        let reference: Vec<Var> = inputs
-            .iter()
-            .map(|t| Var::from_tensor(&t.to_dtype(DType::F64).unwrap()).unwrap())
-            .collect();
+        let (fused, reference) = f32_and_f64_vars(&inputs);
         let ft: Vec<Tensor> = fused.iter().map(|v| v.as_tensor().clone()).collect();
         let rt: Vec<Tensor> = reference.iter().map(|v| v.as_tensor().clone()).collect();
         let sink = ParamGrads::default();
@@ -207,14 +211,7 @@ fn attention_block_matches_composition_with_weight_gradients_from_the_store() {
                 None => kernels::attention_block_composed(&t[0], &block).unwrap(),
             }
         };
-        let fused: Vec<Var> = inputs
-            .iter()
-            .map(|t| Var::from_tensor(t).unwrap())
-            .collect();
-        let reference: Vec<Var> = inputs
-            .iter()
-            .map(|t| Var::from_tensor(&t.to_dtype(DType::F64).unwrap()).unwrap())
-            .collect();
+        let (fused, reference) = f32_and_f64_vars(&inputs);
         let ft: Vec<Tensor> = fused.iter().map(|v| v.as_tensor().clone()).collect();
         let rt: Vec<Tensor> = reference.iter().map(|v| v.as_tensor().clone()).collect();
         let sink = ParamGrads::default();
