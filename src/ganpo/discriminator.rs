@@ -24,7 +24,7 @@ use super::pooling_mask::PoolingMask;
 use super::rng::{DropoutRng, SplitMix64};
 use super::spectral_norm::SpectralLinear;
 use super::tensors::{check_keys, read_safetensors, varmap_insert};
-use crate::kernels::encoder::GradSink;
+use crate::kernels::ParamGrads;
 use crate::{Error, Result};
 
 /// One discriminator (the paper's D⁺ or D⁻).
@@ -38,7 +38,7 @@ pub struct Discriminator {
     dropout_rng: DropoutRng,
     /// The encoder parameters' gradients left by backward passes through the fused encoder stack,
     /// until [`Discriminator::take_grads`] moves them into a `GradStore`.
-    grad_sink: GradSink,
+    grad_sink: ParamGrads,
     dtype: DType,
     device: Device,
 }
@@ -132,7 +132,7 @@ impl Discriminator {
             spectral,
             layers,
             dropout_rng: DropoutRng::new(dropout_seed),
-            grad_sink: GradSink::default(),
+            grad_sink: ParamGrads::default(),
             dtype,
             device: device.clone(),
         })
@@ -262,21 +262,7 @@ impl Discriminator {
     /// encoder stack hands candle the input's gradient only (the next such forward fails while
     /// gradients wait here).
     pub fn take_grads(&self, grads: &mut GradStore) -> Result<()> {
-        let pending = std::mem::take(&mut *self.pending_grads()?);
-        for (var, grad) in pending {
-            let sum = match grads.get(var.as_tensor()) {
-                Some(earlier) => (earlier + grad)?,
-                None => grad,
-            };
-            grads.insert(var.as_tensor(), sum);
-        }
-        Ok(())
-    }
-
-    fn pending_grads(&self) -> Result<std::sync::MutexGuard<'_, Vec<(Var, Tensor)>>> {
-        self.grad_sink
-            .lock()
-            .map_err(|_| Error::Training("discriminator gradient sink poisoned".into()))
+        self.grad_sink.drain_into(grads)
     }
 
     /// Scores each `(latents, mask)` input as successive [`Discriminator::forward`] calls in this
@@ -289,7 +275,7 @@ impl Discriminator {
         inputs: &[(&Tensor, &Tensor)],
         mode: Mode,
     ) -> Result<Vec<Tensor>> {
-        if mode != Mode::Frozen && !self.pending_grads()?.is_empty() {
+        if mode != Mode::Frozen && self.grad_sink.pending()? > 0 {
             return Err(Error::Training(
                 "the discriminator's encoder gradients from the last backward pass were not \
                  collected: call Discriminator::take_grads after each backward pass"

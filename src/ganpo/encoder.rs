@@ -17,7 +17,8 @@ use super::dropout::DropoutDraws;
 use super::gelu::gelu;
 use super::mode::Mode;
 use super::pooling_mask::PoolingMask;
-use crate::kernels::encoder::{GradSink, LayerDropout, StackLayer, StackPool, encoder_stack};
+use crate::kernels::ParamGrads;
+use crate::kernels::encoder::{LayerDropout, StackLayer, StackPool, encoder_stack};
 use crate::{Result, kernels};
 
 /// Dropout masks a training forward of one layer draws: the attention probabilities, the attention
@@ -275,7 +276,7 @@ pub(super) fn fused_stack(
     rows: (usize, usize),
     mode: Mode,
     drops: &mut DropoutDraws<'_>,
-    sink: Option<GradSink>,
+    sink: Option<ParamGrads>,
 ) -> Result<Tensor> {
     let stack = layers
         .iter()

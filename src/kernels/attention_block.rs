@@ -80,7 +80,8 @@ pub fn attention_block(
     let bias_fits = block.qkv_bias.is_none_or(|[bq, bk, bv]| {
         bq.dims() == [q_dim] && bk.dims() == [k_dim] && bv.dims() == [k_dim]
     });
-    let fits = head_dim > 0
+    let fits = d > 0
+        && head_dim > 0
         && head_dim.is_multiple_of(2)
         && block.heads * head_dim == q_dim
         && block.kv_heads > 0
@@ -310,16 +311,7 @@ impl CustomOp1 for AttentionOp {
             })
         })?;
         if let Some(grads) = &self.grads {
-            let mut sunk = Vec::new();
-            for ((param, dw), &trained) in self.params.iter().zip(dws).zip(&self.trained) {
-                if let (true, Some(dw)) = (trained, dw) {
-                    sunk.push((
-                        param.clone(),
-                        Tensor::from_vec(dw, param.shape(), x.device())?,
-                    ));
-                }
-            }
-            grads.push(sunk)?;
+            grads.push_flat(&self.params, dws)?;
         }
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }

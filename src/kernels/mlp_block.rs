@@ -53,7 +53,9 @@ impl MlpBlock<'_> {
 /// f32, and when a weight is a variable but there is no `grads` to receive its gradient.
 pub fn mlp_block(x: &Tensor, block: &MlpBlock<'_>, grads: Option<&ParamGrads>) -> Result<Tensor> {
     let (hidden, d) = block.gate.dims2()?;
-    let fits = x.dims().last() == Some(&d)
+    let fits = d > 0
+        && hidden > 0
+        && x.dims().last() == Some(&d)
         && block.norm.dims() == [d]
         && block.up.dims() == [hidden, d]
         && block.down.dims() == [d, hidden];
@@ -69,16 +71,17 @@ pub fn mlp_block(x: &Tensor, block: &MlpBlock<'_>, grads: Option<&ParamGrads>) -
     }
     let weights = block.weights();
     let trained = weights.map(Tensor::is_variable);
+    let any_trained = trained.iter().any(|&t| t);
     let mut all = vec![x];
     all.extend(weights);
-    if !fused(&all) || (trained.iter().any(|&t| t) && grads.is_none()) {
+    if !fused(&all) || (any_trained && grads.is_none()) {
         return mlp_block_composed(x, block);
     }
     let x = x.contiguous()?;
-    let save = x.track_op() || trained.iter().any(|&t| t);
+    let save = x.track_op() || any_trained;
     // The op's backward runs only for a tracked input: an untracked one (frozen embeddings
     // feeding trained layers) becomes a variable whose own gradient is never read.
-    let x = match trained.iter().any(|&t| t) && !x.track_op() {
+    let x = match any_trained && !x.track_op() {
         true => candle_core::Var::from_tensor(&x)?.into_inner(),
         false => x,
     };
@@ -170,16 +173,7 @@ impl CustomOp1 for MlpOp {
             })
         })?;
         if let Some(grads) = &self.grads {
-            let mut sunk = Vec::new();
-            for ((weight, dw), trained) in self.weights.iter().zip(dws).zip(self.trained) {
-                if let (true, Some(dw)) = (trained, dw) {
-                    sunk.push((
-                        weight.clone(),
-                        Tensor::from_vec(dw, weight.shape(), x.device())?,
-                    ));
-                }
-            }
-            grads.push(sunk)?;
+            grads.push_flat(&self.weights, dws)?;
         }
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }

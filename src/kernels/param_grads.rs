@@ -1,10 +1,12 @@
-//! Where the fused decoder blocks leave their parameters' gradients during a backward pass.
+//! Where the fused ops that run whole blocks leave their parameters' gradients during a backward
+//! pass: a decoder layer's halves ([`super::attention_block`], [`super::mlp_block`]) and the
+//! discriminator's encoder stack ([`super::encoder`]).
 //!
-//! A block op takes only the residual stream as a candle input (candle's custom ops have at most
-//! three, and every input edge costs the backward pass a zero-filled buffer and an addition).
-//! Its weights are constants of the op; their gradients are written once, straight from the
-//! kernel, into this store, which [`crate::model::CausalLm::backward`] drains into the pass's
-//! `GradStore`.
+//! Such an op takes only its activation input as a candle input (candle's custom ops have at most
+//! three, and every input edge costs the backward pass a zero-filled buffer and an addition). Its
+//! parameters are constants of the op; their gradients are written once, straight from the kernel,
+//! into this store, which the owner drains into the pass's `GradStore`
+//! ([`crate::model::CausalLm::backward`], [`crate::ganpo::Discriminator::take_grads`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,11 +27,23 @@ impl ParamGrads {
             .map_err(|_| Error::Training("parameter-gradient store poisoned".into()))
     }
 
-    /// Adds the gradients of one backward pass through a block.
-    pub(crate) fn push(&self, grads: Vec<(Tensor, Tensor)>) -> candle_core::Result<()> {
+    /// Adds the gradients of one backward pass through a block: each parameter's flat f32
+    /// gradient (none for a parameter that is not trained), shaped as the parameter.
+    pub(crate) fn push_flat(
+        &self,
+        params: &[Tensor],
+        grads: impl IntoIterator<Item = Option<Vec<f32>>>,
+    ) -> candle_core::Result<()> {
+        let mut sunk = Vec::new();
+        for (param, grad) in params.iter().zip(grads) {
+            if let Some(grad) = grad {
+                let grad = Tensor::from_vec(grad, param.shape(), param.device())?;
+                sunk.push((param.clone(), grad));
+            }
+        }
         self.lock()
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?
-            .extend(grads);
+            .extend(sunk);
         Ok(())
     }
 

@@ -201,13 +201,16 @@ impl Attention {
         masks: &AttentionMasks,
         grads: Option<&kernels::ParamGrads>,
     ) -> Result<Tensor> {
-        if self.softcap.is_some() || self.o_proj.bias().is_some() {
-            return self.forward_residual(&norm.forward(x)?, rotary, masks, x);
-        }
+        // The op has no soft-capping and no output bias, and biases on all of q, k, v or none.
         let qkv_bias = match (self.q_proj.bias(), self.k_proj.bias(), self.v_proj.bias()) {
-            (Some(q), Some(k), Some(v)) => Some([q, k, v]),
-            (None, None, None) => None,
-            _ => return self.forward_residual(&norm.forward(x)?, rotary, masks, x),
+            (Some(q), Some(k), Some(v)) => Some(Some([q, k, v])),
+            (None, None, None) => Some(None),
+            _ => None,
+        };
+        let Some(qkv_bias) =
+            qkv_bias.filter(|_| self.softcap.is_none() && self.o_proj.bias().is_none())
+        else {
+            return self.forward_residual(&norm.forward(x)?, rotary, masks, x);
         };
         let (cos, sin) = rotary.tables(0, x.dim(1)?, x.dtype())?;
         let (norm, eps, add_one) = norm.parts();

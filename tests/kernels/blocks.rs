@@ -39,6 +39,25 @@ fn f32_and_f64_vars(inputs: &[Tensor]) -> (Vec<Var>, Vec<Var>) {
     (vars(DType::F32), vars(DType::F64))
 }
 
+/// Each variable's gradient in `fused` against its twin's in `reference`, within `tol`.
+fn compare_grads(
+    name: &str,
+    (fused, ga): (&[Var], &GradStore),
+    (reference, gb): (&[Var], &GradStore),
+    tol: f64,
+) {
+    for (i, (va, vb)) in fused.iter().zip(reference).enumerate() {
+        let da = ga
+            .get(va)
+            .unwrap_or_else(|| panic!("{name}: no gradient {i}"));
+        let err = max_rel_diff(da, gb.get(vb).unwrap());
+        assert!(
+            err < tol,
+            "{name}: gradient of input {i} differs by {err:e}"
+        );
+    }
+}
+
 /// `Σ y ⊙ probe` differentiated; the block's parameter gradients drained into the result.
 fn grads_of(y: &Tensor, sink: &ParamGrads) -> GradStore {
     let probe = tensor(y.dims(), 99, 1.0).to_dtype(y.dtype()).unwrap();
@@ -61,16 +80,7 @@ fn mlp_block_matches_composition_with_weight_gradients_from_the_store() {
         let err = max_rel_diff(&a, &b);
         assert!(err < 2e-6, "{name}: output differs by {err:e}");
         let (ga, gb) = (grads_of(&a, &sink), grads_of(&b, &ParamGrads::default()));
-        for (i, (va, vb)) in fused.iter().zip(&reference).enumerate() {
-            let da = ga
-                .get(va)
-                .unwrap_or_else(|| panic!("{name}: no gradient {i}"));
-            let err = max_rel_diff(da, gb.get(vb).unwrap());
-            assert!(
-                err < 1e-5,
-                "{name}: gradient of input {i} differs by {err:e}"
-            );
-        }
+        compare_grads(&name, (&fused, &ga), (&reference, &gb), 1e-5);
         // Drained: a second drain adds nothing.
         let mut empty = ga;
         for v in &fused[1..] {
@@ -220,16 +230,7 @@ fn attention_block_matches_composition_with_weight_gradients_from_the_store() {
         let err = max_rel_diff(&a, &b64);
         assert!(err < 5e-6, "{name}: output differs by {err:e}");
         let (ga, gb) = (grads_of(&a, &sink), grads_of(&b64, &ParamGrads::default()));
-        for (i, (va, vb)) in fused.iter().zip(&reference).enumerate() {
-            let da = ga
-                .get(va)
-                .unwrap_or_else(|| panic!("{name}: no gradient {i}"));
-            let err = max_rel_diff(da, gb.get(vb).unwrap());
-            assert!(
-                err < 2e-5,
-                "{name}: gradient of input {i} differs by {err:e}"
-            );
-        }
+        compare_grads(&name, (&fused, &ga), (&reference, &gb), 2e-5);
         // A frozen block (a reference model) is the same function, with no graph.
         let frozen = run(&inputs, Some(&ParamGrads::default()));
         assert!(!frozen.track_op());

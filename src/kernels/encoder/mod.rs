@@ -7,7 +7,7 @@
 //! layers on raw buffers and keeps what the backward reads; the backward writes each gradient
 //! once, accumulates the residual stream's gradient in place, and returns `∂L/∂x`. The
 //! parameters are not inputs of the op (candle's custom ops take at most three): their gradients
-//! go to a [`GradSink`] that the caller drains after the backward pass
+//! go to a [`super::ParamGrads`] store that the caller drains after the backward pass
 //! ([`crate::ganpo::Discriminator::take_grads`]).
 //!
 //! Each layer is torch's `TransformerEncoderLayer(norm_first=True, activation="gelu")`:
@@ -18,8 +18,6 @@
 mod backward;
 mod forward;
 mod op;
-
-use std::sync::{Arc, Mutex};
 
 use candle_core::{Tensor, Var};
 use rayon::prelude::*;
@@ -88,10 +86,6 @@ pub struct StackLayer {
     /// Dropout masks (training), or none.
     pub dropout: Option<LayerDropout>,
 }
-
-/// Where [`encoder_stack`]'s backward leaves its parameter gradients: `(variable, gradient)`
-/// pairs, one per parameter and backward pass through the op (summed by whoever drains it).
-pub type GradSink = Arc<Mutex<Vec<(Var, Tensor)>>>;
 
 /// The masked mean pool of the stacked batch and the attention mask it implies.
 #[derive(Debug, Clone)]

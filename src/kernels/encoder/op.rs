@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
+use super::super::ParamGrads;
 use super::super::storage::{contiguous_f32, with_f32, with_f32_all};
 use super::backward;
 use super::forward::{self, End, LayerTape};
-use super::{GradSink, PARAMS, Param, Shapes, StackLayer, StackPool};
+use super::{PARAMS, Param, Shapes, StackLayer, StackPool};
 use crate::{Error, Result};
 
 /// The most attention probabilities (`R · heads · T²` per layer) the forward keeps for the
@@ -24,7 +25,7 @@ pub fn encoder_stack(
     layers: Vec<StackLayer>,
     pool: &StackPool,
     eps: f64,
-    sink: Option<GradSink>,
+    sink: Option<ParamGrads>,
 ) -> Result<Tensor> {
     let (rows, len, width) = x.dims3()?;
     let bad = |what: String| Err(Error::Training(format!("encoder stack: {what}")));
@@ -132,7 +133,7 @@ struct EncoderStack {
     eps: f32,
     attention_mask: Vec<f32>,
     pool_weights: Vec<f32>,
-    sink: Option<GradSink>,
+    sink: Option<ParamGrads>,
     save: bool,
     keep_probs: bool,
     /// Shared so that the graph can be back-propagated more than once, as candle allows.
@@ -223,7 +224,7 @@ impl CustomOp1 for EncoderStack {
                 End::Full => shapes.unpool(g, shapes.width),
             })
         })?;
-        let mut sunk = Vec::new();
+        let (mut keys, mut sunk) = (Vec::new(), Vec::new());
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let Some(layer_tape) = tape.layers.get(i) else {
                 candle_core::bail!("encoder stack: the tape lacks layer {i}")
@@ -243,14 +244,13 @@ impl CustomOp1 for EncoderStack {
                 None => with_f32(x, "encoder input", run)?,
             };
             if let (Some(grads), Some(vars)) = (grads, &layer.vars) {
-                for (var, g) in vars.iter().zip(grads) {
-                    sunk.push((var.clone(), Tensor::from_vec(g, var.shape(), x.device())?));
-                }
+                keys.extend(vars.iter().map(|v| v.as_tensor().clone()));
+                sunk.extend(grads.into_iter().map(Some));
             }
             d = dx;
         }
         if let Some(sink) = &self.sink {
-            sink.lock().map_err(|_| poisoned())?.extend(sunk);
+            sink.push_flat(&keys, sunk)?;
         }
         Ok(Some(Tensor::from_vec(d, x.shape(), x.device())?))
     }
