@@ -1,4 +1,5 @@
-//! Parity with TRL 0.23.1's own `DPOTrainer`: four optimizer steps of sigmoid DPO on the tiny Llama,
+//! Parity with TRL's own `DPOTrainer`: four optimizer steps of sigmoid DPO (TRL 0.23.1) and of IPO
+//! (TRL 0.27.2) on the tiny Llama,
 //! every logged metric at every step against tests/fixtures/trl_dpo/golden.json (written by
 //! tools/golden/trl_dpo_steps.py, which records the versions and settings in the file's header).
 //!
@@ -21,7 +22,7 @@ use serde_json::Value;
 
 /// The settings of the golden run, in ganpo's config (file order: `shuffle = false`, as the
 /// script replaces TRL's sampler with a `SequentialSampler`).
-fn config(out: &std::path::Path) -> TrainConfig {
+fn config(out: &std::path::Path, loss_type: &str) -> TrainConfig {
     let text = format!(
         r#"
 [model]
@@ -31,7 +32,7 @@ train_file = "{train}"
 max_length = 64
 max_prompt_length = 32
 [loss.objective]
-type = "sigmoid"
+type = "{loss_type}"
 beta = 0.1
 [training]
 output_dir = "{out}"
@@ -108,16 +109,17 @@ const METRICS: [(&str, f64); 11] = [
     ("learning_rate", 0.0),
 ];
 
-#[test]
-fn four_dpo_steps_match_trl() {
+/// Runs the golden config with `loss_type` and compares every metric at every step with `file`
+/// (written by TRL `version`).
+fn check(loss_type: &str, file: &str, version: &str) {
     let golden: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("trl_dpo/golden.json")).unwrap())
-            .unwrap();
-    assert_eq!(golden["header"]["versions"]["trl"], "0.23.1");
+        serde_json::from_str(&std::fs::read_to_string(fixture(file)).unwrap()).unwrap();
+    assert_eq!(golden["header"]["versions"]["trl"], version);
+    assert_eq!(golden["header"]["settings"]["loss_type"], loss_type);
     let expected = golden["steps"].as_array().unwrap();
     assert_eq!(expected.len(), 4);
     let tmp = tempfile::tempdir().unwrap();
-    let actual = run(config(tmp.path()));
+    let actual = run(config(tmp.path(), loss_type));
     assert_eq!(actual.len(), 4, "ganpo ran {} steps", actual.len());
     let mut failures = Vec::new();
     for (name, floor) in METRICS {
@@ -134,9 +136,21 @@ fn four_dpo_steps_match_trl() {
                 ));
             }
         }
-        eprintln!("{name}: max |ganpo − trl| = {worst:.3e}");
+        eprintln!("{loss_type}: {name}: max |ganpo − trl| = {worst:.3e}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn four_dpo_steps_match_trl() {
+    check("sigmoid", "trl_dpo/golden.json", "0.23.1");
+}
+
+/// IPO through TRL 0.27.2: its `logps/chosen` and `logps/rejected` are the per-token averages
+/// its loss reads, and ganpo logs the same.
+#[test]
+fn four_ipo_steps_match_trl_metric_for_metric() {
+    check("ipo", "trl_dpo/golden_ipo.json", "0.27.2");
 }
 
 /// The comparison above is not vacuous: the four steps move every metric away from step 1's

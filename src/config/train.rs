@@ -94,8 +94,12 @@ pub enum Pooling {
 pub enum Compat {
     /// ganpo's behaviour (see `docs/deviations.md`).
     None,
-    /// The authors' `GANPO_trl.py`: unmasked pooling, running means and discriminator losses per
-    /// micro-batch, and discriminator updates gated on `(optimizer_step + 1) % accumulation == 0`.
+    /// The authors' `GANPO_trl.py` step for step: unmasked pooling; per micro-batch, running means
+    /// and discriminator losses (scaled by 1/accumulation), the gated discriminator update
+    /// (`(optimizer_step + 1) % accumulation == 0`, on the last micro-batch, with the gradients
+    /// summed since the last update), then the generator term through the updated
+    /// discriminators; their cosine discriminator schedule stepped per update; weight decay on
+    /// every discriminator parameter.
     Authors,
 }
 
@@ -120,6 +124,10 @@ pub struct GanpoSection {
     pub momentum: f64,
     /// Seed of the discriminators' initialization and dropout.
     pub seed: u64,
+    /// Start both discriminators from `DIR/disc_chosen.safetensors` and
+    /// `DIR/disc_rejected.safetensors` (PyTorch `state_dict` names, u/v included) instead of `seed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
     /// The discriminator network (authors: width 512, depth 2, 8 heads, dropout 0.1, 2048 positions).
     pub discriminator: DiscriminatorConfig,
 }
@@ -135,6 +143,7 @@ impl Default for GanpoSection {
             compat: Compat::None,
             momentum: 0.9,
             seed: 0,
+            init_from: None,
             discriminator: DiscriminatorConfig::default(),
         }
     }
@@ -302,6 +311,12 @@ impl TrainConfig {
             }
             if g.compat == Compat::Authors && g.pooling != Pooling::Unmasked {
                 return bad("[ganpo] compat = \"authors\" pools unmasked; set pooling = \"unmasked\" too (or drop compat)".into());
+            }
+            if g.compat == Compat::Authors && g.disc_steps != 1 {
+                return bad(format!(
+                    "[ganpo] disc_steps = {} has no meaning with compat = \"authors\" (their discriminators step once per gated update); remove disc_steps or drop compat",
+                    g.disc_steps
+                ));
             }
         }
         if !(self.model.device == "cpu" || self.model.device.starts_with("cuda")) {

@@ -10,7 +10,7 @@ use crate::losses::LossInputs;
 use crate::model::CausalLm;
 use crate::train::forward::pair_forward;
 use crate::train::metrics::Metrics;
-use crate::train::step::SumMetrics;
+use crate::train::pair_metrics::SumMetrics;
 use crate::{Error, Result};
 
 /// Both models' pooled latents of every sequence of the preference data (chosen and rejected).
@@ -66,7 +66,8 @@ pub fn preference_eval(
         let (out, ref_out) = (run(policy)?, run(reference)?);
         let inputs = LossInputs::from_sequence_logps(&out.sequence, Some(&ref_out.sequence))?;
         let lo = crate::losses::sigmoid(&inputs, beta, 0.0)?;
-        sums.add(&out, Some(&ref_out), &lo, chunk.len() as f64 / total)?;
+        let logged = (out.chosen_logps.detach(), out.rejected_logps.detach());
+        sums.add(&out, &logged, &lo, chunk.len() as f64 / total)?;
         let pool = |o: &crate::train::forward::PairOutputs| -> Result<Vec<Vec<f64>>> {
             let hidden = Tensor::cat(&[&o.chosen_hidden, &o.rejected_hidden], 0)?;
             mean_pool(&hidden, &batch.attention_mask)

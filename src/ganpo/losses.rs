@@ -88,21 +88,45 @@ pub fn discriminator_losses(
     Ok(DiscriminatorLosses { plus, minus })
 }
 
-/// L_G per pair: the policy's chosen scores under D⁺ pulled above m̄⁺_ref+, its rejected scores under
-/// D⁻ above m̄⁻_ref−. `plus_policy` = D⁺(h_θ⁺), `minus_policy` = D⁻(h_θ⁻), both `[B]`, taken with
-/// the discriminators frozen ([`super::Mode::Frozen`]) so that gradients reach only the policy.
+/// The generator term's two halves, per pair `[B]` each: the authors' `g_loss_mimic` (chosen, D⁺)
+/// and `g_loss_mimic_rej` (rejected, D⁻) before their batch mean.
+#[derive(Debug, Clone)]
+pub struct GeneratorLosses {
+    /// `BCE(D⁺(h_θ⁺) − m̄⁺_ref+, 1)`.
+    pub chosen: Tensor,
+    /// `BCE(D⁻(h_θ⁻) − m̄⁻_ref−, 1)`.
+    pub rejected: Tensor,
+}
+
+impl GeneratorLosses {
+    /// L_G per pair: `½ (chosen + rejected)`.
+    pub fn per_pair(&self) -> Result<Tensor> {
+        Ok(((&self.chosen + &self.rejected)? * 0.5)?)
+    }
+}
+
+/// L_G's halves per pair: the policy's chosen scores under D⁺ pulled above m̄⁺_ref+, its rejected
+/// scores under D⁻ above m̄⁻_ref−. `plus_policy` = D⁺(h_θ⁺), `minus_policy` = D⁻(h_θ⁻), both `[B]`,
+/// taken with the discriminators frozen ([`super::Mode::Frozen`]) so that gradients reach only the
+/// policy.
+pub fn generator_terms(
+    plus_policy: &Tensor,
+    minus_policy: &Tensor,
+    means: &Baselines,
+) -> Result<GeneratorLosses> {
+    Ok(GeneratorLosses {
+        chosen: quad([(plus_policy, means.plus_ref_chosen, 1.0)], 1.0)?,
+        rejected: quad([(minus_policy, means.minus_ref_rejected, 1.0)], 1.0)?,
+    })
+}
+
+/// L_G per pair (see [`generator_terms`]).
 pub fn generator_losses(
     plus_policy: &Tensor,
     minus_policy: &Tensor,
     means: &Baselines,
 ) -> Result<Tensor> {
-    quad(
-        [
-            (plus_policy, means.plus_ref_chosen, 1.0),
-            (minus_policy, means.minus_ref_rejected, 1.0),
-        ],
-        0.5,
-    )
+    generator_terms(plus_policy, minus_policy, means)?.per_pair()
 }
 
 /// `scale · Σ BCE(score − baseline, target)`, in the loss dtype.

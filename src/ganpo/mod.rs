@@ -2,6 +2,7 @@
 //!
 //! - [`Discriminator`]: a spectrally normalized transformer scoring hidden-state sequences
 //!   ([`config`], [`layout`], [`init`], [`spectral_norm`], [`encoder`], [`pooling_mask`], [`rng`], [`dropout`]).
+//! - [`init_from`]: discriminators started from saved weights (the authors' included).
 //! - [`losses`]: the quad relativistic discriminator losses and the generator loss, pure functions of
 //!   scores and baselines.
 //! - [`baselines`]: the six running means the relativistic losses subtract.
@@ -15,6 +16,7 @@ pub mod dropout;
 pub mod encoder;
 pub mod gelu;
 pub mod init;
+pub mod init_from;
 pub mod layout;
 pub mod losses;
 pub mod mode;
@@ -27,6 +29,6 @@ mod tensors;
 pub use baselines::{Baselines, RunningMeans};
 pub use config::DiscriminatorConfig;
 pub use discriminator::Discriminator;
-pub use losses::{DiscriminatorLosses, DiscriminatorScores};
+pub use losses::{DiscriminatorLosses, DiscriminatorScores, GeneratorLosses};
 pub use mode::Mode;
-pub use objective::{Latents, discriminator_step, generator_losses};
+pub use objective::{Latents, discriminator_step, generator_losses, generator_terms};

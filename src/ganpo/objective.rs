@@ -9,7 +9,7 @@ use candle_core::Tensor;
 
 use super::baselines::{Baselines, RunningMeans};
 use super::discriminator::Discriminator;
-use super::losses::{self, DiscriminatorLosses, DiscriminatorScores};
+use super::losses::{self, DiscriminatorLosses, DiscriminatorScores, GeneratorLosses};
 use super::mode::Mode;
 use crate::Result;
 
@@ -93,9 +93,25 @@ fn three(scores: Vec<Tensor>) -> Result<[Tensor; 3]> {
     })
 }
 
-/// The generator term L_G per pair `[B]`: the policy's latents through the frozen discriminators
-/// ([`Mode::Frozen`]: eval mode, parameters as constants), against the running means left by the
-/// last discriminator step. Gradients reach `policy_chosen` and `policy_rejected` only.
+/// The generator term's halves per pair `[B]` each: the policy's latents through the frozen
+/// discriminators ([`Mode::Frozen`]: eval mode, parameters as constants), against the running means
+/// left by the last discriminator step. Gradients reach `policy_chosen` and `policy_rejected` only.
+pub fn generator_terms(
+    plus: &mut Discriminator,
+    minus: &mut Discriminator,
+    policy_chosen: &Tensor,
+    policy_rejected: &Tensor,
+    chosen_mask: &Tensor,
+    rejected_mask: &Tensor,
+    means: &RunningMeans,
+) -> Result<GeneratorLosses> {
+    let baselines = means.require()?;
+    let plus_policy = plus.forward(policy_chosen, chosen_mask, Mode::Frozen)?;
+    let minus_policy = minus.forward(policy_rejected, rejected_mask, Mode::Frozen)?;
+    losses::generator_terms(&plus_policy, &minus_policy, baselines)
+}
+
+/// The generator term L_G per pair `[B]` (see [`generator_terms`]).
 pub fn generator_losses(
     plus: &mut Discriminator,
     minus: &mut Discriminator,
@@ -105,8 +121,14 @@ pub fn generator_losses(
     rejected_mask: &Tensor,
     means: &RunningMeans,
 ) -> Result<Tensor> {
-    let baselines = means.require()?;
-    let plus_policy = plus.forward(policy_chosen, chosen_mask, Mode::Frozen)?;
-    let minus_policy = minus.forward(policy_rejected, rejected_mask, Mode::Frozen)?;
-    losses::generator_losses(&plus_policy, &minus_policy, baselines)
+    generator_terms(
+        plus,
+        minus,
+        policy_chosen,
+        policy_rejected,
+        chosen_mask,
+        rejected_mask,
+        means,
+    )?
+    .per_pair()
 }

@@ -1,6 +1,7 @@
 //! The resolved loss: a weighted sum of objectives plus the composable terms, applied in TRL ≤ 0.28's
 //! order (LD-DPO on the inputs → objectives → + RPO's NLL → × WPO weight), and the state it carries.
 
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::bco::BcoRunningMean;
@@ -47,6 +48,29 @@ impl Loss {
     /// The weighted objectives (one with weight 1 for a single `[loss.objective]`).
     pub fn components(&self) -> &[(f64, Objective)] {
         &self.components
+    }
+
+    /// The policy's sequence log-probs `(chosen, rejected)`, `[B]` each, as TRL logs them under
+    /// `logps/chosen` and `logps/rejected`: the values its loss reads. LD-DPO's desensitized sums
+    /// (TRL applies them last, over any averaging); averages per token when a component uses
+    /// them (IPO in `DPOTrainer`, SimPO in `CPOTrainer`, ORPO in `ORPOTrainer`); sums otherwise.
+    pub fn logged_logps(&self, inputs: &LossInputs) -> Result<(Tensor, Tensor)> {
+        let x = inputs.checked()?;
+        if let (Some(alpha), Some(tokens)) = (self.ld_alpha, x.policy_token_logps.as_ref()) {
+            let (c, r) = length_desensitized_logps(tokens, alpha)?;
+            return Ok((c.detach(), r.detach()));
+        }
+        let averaged = self.components.iter().any(|(_, o)| {
+            matches!(
+                o,
+                Objective::Ipo(_) | Objective::Simpo(_) | Objective::Orpo(_)
+            )
+        });
+        let x = if averaged { x.averaged()? } else { x };
+        Ok((
+            x.policy_chosen_logps.detach(),
+            x.policy_rejected_logps.detach(),
+        ))
     }
 
     /// The same loss without WPO weighting (evaluation reports the unweighted objective).

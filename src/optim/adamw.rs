@@ -96,6 +96,15 @@ impl AdamW {
         })
     }
 
+    /// Decays every parameter, biases and norms included (torch's `AdamW(model.parameters())`, as
+    /// the authors' discriminator optimizers), instead of the transformers `Trainer` exemptions.
+    pub fn decaying_every_parameter(mut self) -> Self {
+        for slot in &mut self.slots {
+            slot.decay = true;
+        }
+        self
+    }
+
     /// Number of completed steps.
     pub fn step_count(&self) -> u64 {
         self.step

@@ -7,6 +7,8 @@
 //!   disc_chosen.safetensors     D⁺ parameters and spectral-norm u/v   (GANPO)
 //!   disc_rejected.safetensors   D⁻                                     (GANPO)
 //!   disc_chosen_optimizer.safetensors, disc_rejected_optimizer.safetensors
+//!   disc_chosen_pending.safetensors, disc_rejected_pending.safetensors
+//!                               gradients awaiting the authors' gated update (compat, k > 1)
 //!   trainer_state.json          format version, step, data cursor, optimizer step counts,
 //!                               loss state, running means, dropout RNG states
 //!   config.toml                 the resolved run configuration
@@ -29,6 +31,9 @@ use crate::losses::LossState;
 use crate::model::{Trainability, load_model, save_hf};
 use crate::{Error, Result};
 
+const PENDING_CHOSEN: &str = "disc_chosen_pending.safetensors";
+const PENDING_REJECTED: &str = "disc_rejected_pending.safetensors";
+
 /// The checkpoint layout version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -40,6 +45,10 @@ struct GanpoState {
     minus_dropout: DropoutRng,
     plus_optimizer_step: u64,
     minus_optimizer_step: u64,
+    /// `compat = "authors"`: discriminator gradients summed since the last gated update are in
+    /// `disc_{chosen,rejected}_pending.safetensors`.
+    #[serde(default)]
+    pending_gradients: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,6 +88,21 @@ impl Trainer {
                 Some(g) => {
                     g.plus.save(&dir.join("disc_chosen.safetensors"))?;
                     g.minus.save(&dir.join("disc_rejected.safetensors"))?;
+                    let pending_gradients = !g.pending.is_empty();
+                    if pending_gradients {
+                        for (disc, file) in
+                            [(&g.plus, PENDING_CHOSEN), (&g.minus, PENDING_REJECTED)]
+                        {
+                            let path = dir.join(file);
+                            candle_core::safetensors::save(
+                                &g.pending.named(&disc.named_vars()),
+                                &path,
+                            )
+                            .map_err(|e| {
+                                Error::Checkpoint(format!("writing {}: {e}", path.display()))
+                            })?;
+                        }
+                    }
                     Some(GanpoState {
                         means: g.means.clone(),
                         plus_dropout: g.plus.dropout_rng(),
@@ -89,6 +113,7 @@ impl Trainer {
                         minus_optimizer_step: g
                             .opt_minus
                             .save_state(&dir.join("disc_rejected_optimizer.safetensors"))?,
+                        pending_gradients,
                     })
                 }
             };
@@ -136,14 +161,20 @@ impl Trainer {
             DType::F32,
             &device,
         )?;
+        // The checkpoint holds the discriminators: `init_from` needs no reading (or existing).
+        let mut fresh = config.clone();
+        if let Some(g) = fresh.ganpo.as_mut() {
+            g.init_from = None;
+        }
         let mut trainer = Trainer::assemble(
-            config,
+            fresh,
             policy.model,
             policy.tokenizer,
             policy.generation_config,
             total_steps,
             device,
         )?;
+        trainer.config = config;
         trainer
             .optimizer
             .load_state(&dir.join("optimizer.safetensors"), state.optimizer_step)?;
@@ -169,6 +200,12 @@ impl Trainer {
                     &dir.join("disc_rejected_optimizer.safetensors"),
                     s.minus_optimizer_step,
                 )?;
+                if s.pending_gradients {
+                    let plus = load(PENDING_CHOSEN)?;
+                    let minus = load(PENDING_REJECTED)?;
+                    g.pending.add_named(&g.plus.named_vars(), &plus)?;
+                    g.pending.add_named(&g.minus.named_vars(), &minus)?;
+                }
             }
             (None, None) => {}
             _ => {

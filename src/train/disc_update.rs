@@ -7,10 +7,10 @@ use candle_core::{DType, Tensor};
 use crate::Result;
 use crate::config::train::Pooling;
 use crate::data::BatchTensors;
-use crate::ganpo::{DiscriminatorScores, Latents, discriminator_step};
+use crate::ganpo::{Latents, discriminator_step};
 use crate::train::forward::PairOutputs;
 use crate::train::metrics::Metrics;
-use crate::train::step::{ordering_accuracy, scalar};
+use crate::train::step_parts::{ordering_accuracy, scalar};
 use crate::train::trainer::GanpoParts;
 
 /// The discriminators' `[2B, T]` mask for a batch under `pooling`.
@@ -100,59 +100,79 @@ impl LatentBatch {
     }
 }
 
-fn disc_metrics(
-    m: &mut Metrics,
-    scores: &DiscriminatorScores,
-    plus: f64,
-    minus: f64,
-) -> Result<()> {
-    m.insert("disc/loss_chosen".into(), plus);
-    m.insert("disc/loss_rejected".into(), minus);
-    let s = scores;
-    m.insert(
-        "disc/acc_chosen_ref_over_policy".into(),
-        ordering_accuracy(&s.plus_ref_chosen, &s.plus_policy)?,
-    );
-    m.insert(
-        "disc/acc_chosen_policy_over_ref_rejected".into(),
-        ordering_accuracy(&s.plus_policy, &s.plus_ref_rejected)?,
-    );
-    m.insert(
-        "disc/acc_rejected_ref_over_policy".into(),
-        ordering_accuracy(&s.minus_ref_rejected, &s.minus_policy)?,
-    );
-    m.insert(
-        "disc/acc_rejected_policy_over_ref_chosen".into(),
-        ordering_accuracy(&s.minus_policy, &s.minus_ref_chosen)?,
-    );
-    Ok(())
+/// The `disc/*` values of discriminator steps: losses summed and accuracies averaged with the
+/// weights given to [`DiscReport::add`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DiscReport {
+    loss_chosen: f64,
+    loss_rejected: f64,
+    accuracies: [f64; 4],
+}
+
+impl DiscReport {
+    /// Adds `other`'s losses as they are and its accuracies weighted by `share`.
+    pub(crate) fn add(&mut self, other: &DiscReport, share: f64) {
+        self.loss_chosen += other.loss_chosen;
+        self.loss_rejected += other.loss_rejected;
+        for (a, b) in self.accuracies.iter_mut().zip(other.accuracies) {
+            *a += b * share;
+        }
+    }
+
+    pub(crate) fn write(&self, m: &mut Metrics) {
+        m.insert("disc/loss_chosen".into(), self.loss_chosen);
+        m.insert("disc/loss_rejected".into(), self.loss_rejected);
+        let names = [
+            "disc/acc_chosen_ref_over_policy",
+            "disc/acc_chosen_policy_over_ref_rejected",
+            "disc/acc_rejected_ref_over_policy",
+            "disc/acc_rejected_policy_over_ref_chosen",
+        ];
+        for (name, v) in names.into_iter().zip(self.accuracies) {
+            m.insert(name.into(), v);
+        }
+    }
 }
 
 /// Scores the latents, updates the running means, and back-propagates the discriminator losses
-/// (scaled by `scale`). Returns their gradients (discriminator variables only: latents are detached).
+/// scaled by `scale` (the authors divide by the accumulation steps). Returns their gradients
+/// (discriminator variables only: latents are detached) and the scaled losses with the
+/// discriminators' ordering accuracies.
 pub(crate) fn disc_losses(
     g: &mut GanpoParts,
     batch: &LatentBatch,
     scale: f64,
-    m: &mut Metrics,
-) -> Result<candle_core::backprop::GradStore> {
+) -> Result<(candle_core::backprop::GradStore, DiscReport)> {
     let step = discriminator_step(&mut g.plus, &mut g.minus, &batch.latents(), &mut g.means)?;
-    let plus = step.losses.plus.mean_all()?;
-    let minus = step.losses.minus.mean_all()?;
-    disc_metrics(m, &step.scores, scalar(&plus)?, scalar(&minus)?)?;
+    let plus = (step.losses.plus.mean_all()? * scale)?;
+    let minus = (step.losses.minus.mean_all()? * scale)?;
+    let s = &step.scores;
+    let report = DiscReport {
+        loss_chosen: scalar(&plus)?,
+        loss_rejected: scalar(&minus)?,
+        accuracies: [
+            ordering_accuracy(&s.plus_ref_chosen, &s.plus_policy)?,
+            ordering_accuracy(&s.plus_policy, &s.plus_ref_rejected)?,
+            ordering_accuracy(&s.minus_ref_rejected, &s.minus_policy)?,
+            ordering_accuracy(&s.minus_policy, &s.minus_ref_chosen)?,
+        ],
+    };
     // D⁺ and D⁻ share no parameters, so one backward of the sum trains each on its own loss.
-    let mut grads = ((plus + minus)? * scale)?.backward()?;
+    let mut grads = (plus + minus)?.backward()?;
     g.plus.take_grads(&mut grads)?;
     g.minus.take_grads(&mut grads)?;
-    Ok(grads)
+    Ok((grads, report))
 }
 
+/// One update of both discriminators after `policy_step` policy optimizer steps; returns the
+/// learning rate it used.
 pub(crate) fn disc_apply(
     g: &mut GanpoParts,
     grads: &candle_core::backprop::GradStore,
-    step: u64,
-) -> Result<()> {
-    let lr = g.schedule.lr(step);
+    policy_step: u64,
+) -> Result<f64> {
+    let lr = g.learning_rate(policy_step);
     g.opt_plus.step(grads, lr)?;
-    g.opt_minus.step(grads, lr)
+    g.opt_minus.step(grads, lr)?;
+    Ok(lr)
 }

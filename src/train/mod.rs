@@ -1,6 +1,7 @@
 //! Training: the preference step, its forward half, gradient accumulation, checkpoint
 //! directories, data order, metrics and per-phase step timing.
 
+pub(crate) mod authors_step;
 pub mod checkpoint;
 pub mod checkpoint_dir;
 pub mod data_order;
@@ -8,7 +9,9 @@ pub(crate) mod disc_update;
 pub mod forward;
 pub mod grad_accum;
 pub mod metrics;
+pub(crate) mod pair_metrics;
 pub mod phases;
 pub mod run;
 pub mod step;
+pub(crate) mod step_parts;
 pub mod trainer;

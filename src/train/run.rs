@@ -11,7 +11,7 @@ use crate::losses::LossInputs;
 use crate::train::data_order::epoch_order;
 use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
-use crate::train::step::SumMetrics;
+use crate::train::pair_metrics::SumMetrics;
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
@@ -114,8 +114,9 @@ impl Trainer {
                 // WPO weights only rescale the loss; evaluation reports the unweighted objective.
                 inputs.wpo_log_weights = None;
             }
-            let lo = self.loss.without_weighting().compute(&inputs, &mut state)?;
-            sums.add(&out, reference.as_ref(), &lo, share)?;
+            let loss = self.loss.without_weighting();
+            let lo = loss.compute(&inputs, &mut state)?;
+            sums.add(&out, &loss.logged_logps(&inputs)?, &lo, share)?;
         }
         let mut m = Metrics::new();
         sums.write_prefixed(&mut m, "eval_");

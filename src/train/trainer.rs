@@ -6,10 +6,11 @@
 use candle_core::{DType, Device};
 
 use crate::config::train::{Compat, GanpoSection, TrainConfig};
+use crate::ganpo::init_from::{CHOSEN_FILE, REJECTED_FILE, load_initial_weights};
 use crate::ganpo::{Discriminator, RunningMeans};
 use crate::losses::{Loss, LossState};
 use crate::model::{CausalLm, Trainability, load_model};
-use crate::optim::{AdamW, AdamWConfig, Schedule};
+use crate::optim::{AdamW, AdamWConfig, Schedule, ScheduleKind};
 use crate::tokenize::Tokenizer;
 use crate::train::data_order::DataCursor;
 use crate::train::grad_accum::GradAccumulator;
@@ -30,10 +31,83 @@ pub struct GanpoParts {
     pub opt_plus: AdamW,
     /// D⁻'s optimizer (its variables only).
     pub opt_minus: AdamW,
-    /// Discriminator learning-rate schedule (same shape and warmup as the policy's).
+    /// Discriminator learning-rate schedule: the policy's shape and warmup, indexed by optimizer
+    /// step; with `compat = "authors"` their cosine over the run's steps, indexed by update.
     pub schedule: Schedule,
     /// `compat = "authors"`: discriminator gradients summed since the last gated update.
     pub pending: GradAccumulator,
+}
+
+impl GanpoParts {
+    /// Both discriminators (fresh from `settings.seed`, or from `settings.init_from`), their
+    /// optimizers and empty running means. `policy_schedule` gives the warmup and length.
+    pub fn new(
+        settings: &GanpoSection,
+        hidden_size: usize,
+        learning_rate: f64,
+        policy_schedule: Schedule,
+        device: &Device,
+    ) -> Result<Self> {
+        let authors = settings.compat == Compat::Authors;
+        let disc = |offset: u64, file: &str| -> Result<Discriminator> {
+            let seed = settings.seed.wrapping_mul(2).wrapping_add(offset);
+            let mut d = Discriminator::new(
+                &settings.discriminator,
+                hidden_size,
+                seed,
+                DType::F32,
+                device,
+            )?;
+            if let Some(dir) = &settings.init_from {
+                load_initial_weights(&mut d, dir, file)?;
+            }
+            Ok(d)
+        };
+        let plus = disc(1, CHOSEN_FILE)?;
+        let minus = disc(2, REJECTED_FILE)?;
+        let opt_config = AdamWConfig {
+            weight_decay: settings.disc_weight_decay,
+            ..AdamWConfig::default()
+        };
+        let optimizer = |d: &Discriminator| -> Result<AdamW> {
+            let opt = AdamW::new(&d.named_vars(), opt_config)?;
+            // The authors' torch AdamW decays every discriminator parameter.
+            Ok(if authors {
+                opt.decaying_every_parameter()
+            } else {
+                opt
+            })
+        };
+        Ok(GanpoParts {
+            opt_plus: optimizer(&plus)?,
+            opt_minus: optimizer(&minus)?,
+            plus,
+            minus,
+            means: RunningMeans::new(settings.momentum)?,
+            schedule: Schedule {
+                learning_rate,
+                // `get_scheduler("cosine", ...)` hard-coded in their `create_optimizer_and_scheduler`.
+                kind: if authors {
+                    ScheduleKind::Cosine
+                } else {
+                    policy_schedule.kind
+                },
+                ..policy_schedule
+            },
+            pending: GradAccumulator::default(),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The discriminator learning rate of the next update after `policy_step` optimizer steps:
+    /// the schedule at that step (ganpo), or at the number of updates made so far (authors).
+    pub fn learning_rate(&self, policy_step: u64) -> f64 {
+        let index = match self.settings.compat {
+            Compat::Authors => self.opt_plus.step_count(),
+            Compat::None => policy_step,
+        };
+        self.schedule.lr(index)
+    }
 }
 
 /// A training run's state.
@@ -175,41 +249,13 @@ impl Trainer {
         let optimizer = AdamW::new(policy.vars(), config.optimizer)?;
         let ganpo = match &config.ganpo {
             None => None,
-            Some(g) => {
-                let d = policy.config().hidden_size;
-                let plus = Discriminator::new(
-                    &g.discriminator,
-                    d,
-                    g.seed.wrapping_mul(2).wrapping_add(1),
-                    DType::F32,
-                    &device,
-                )?;
-                let minus = Discriminator::new(
-                    &g.discriminator,
-                    d,
-                    g.seed.wrapping_mul(2).wrapping_add(2),
-                    DType::F32,
-                    &device,
-                )?;
-                let disc_opt = AdamWConfig {
-                    weight_decay: g.disc_weight_decay,
-                    ..AdamWConfig::default()
-                };
-                let lr = config.disc_learning_rate().unwrap_or(t.learning_rate / 2.0);
-                Some(GanpoParts {
-                    opt_plus: AdamW::new(&plus.named_vars(), disc_opt)?,
-                    opt_minus: AdamW::new(&minus.named_vars(), disc_opt)?,
-                    plus,
-                    minus,
-                    means: RunningMeans::new(g.momentum)?,
-                    schedule: Schedule {
-                        learning_rate: lr,
-                        ..schedule
-                    },
-                    pending: GradAccumulator::default(),
-                    settings: g.clone(),
-                })
-            }
+            Some(g) => Some(GanpoParts::new(
+                g,
+                policy.config().hidden_size,
+                config.disc_learning_rate().unwrap_or(t.learning_rate / 2.0),
+                schedule,
+                &device,
+            )?),
         };
         Ok(Trainer {
             loss,

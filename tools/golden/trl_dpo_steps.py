@@ -20,12 +20,17 @@ transformers 5 with torch ≥ 2.8) with transformers' defaults: betas (0.9, 0.99
 weight decay 0 (so which parameters are decay-exempt does not matter). The embedding's pad row
 (`padding_idx = pad_token_id = 0`) gets no gradient in PyTorch; ganpo detaches it likewise.
 
-Output: tests/fixtures/trl_dpo/golden.json. Run from the repository root:
+`--loss-type ipo` records the same run with IPO (TRL 0.27.2), whose `logps/*` are the per-token
+averages its loss reads (`all_logps / loss_mask.sum(-1)` in `concatenated_forward`), not sums.
 
-    pip install trl==0.23.1 datasets
-    python tools/golden/trl_dpo_steps.py
+Output: tests/fixtures/trl_dpo/golden.json (sigmoid) or golden_ipo.json (ipo). Run from the
+repository root:
+
+    pip install trl==0.23.1 datasets && python tools/golden/trl_dpo_steps.py
+    pip install trl==0.27.2 datasets && python tools/golden/trl_dpo_steps.py --loss-type ipo
 """
 
+import argparse
 import json
 import os
 import sys
@@ -39,9 +44,21 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+# Loss type -> (pinned TRL version, fixture).
+PINS = {
+    "sigmoid": ("0.23.1", os.path.join("tests", "fixtures", "trl_dpo", "golden.json")),
+    "ipo": ("0.27.2", os.path.join("tests", "fixtures", "trl_dpo", "golden_ipo.json")),
+}
+ARGS = argparse.ArgumentParser(description="golden DPOTrainer steps")
+ARGS.add_argument("--loss-type", choices=sorted(PINS), default="sigmoid")
+LOSS_TYPE = ARGS.parse_args().loss_type
+PINNED, OUT = PINS[LOSS_TYPE]
+
+
 def import_trl():
     """TRL 0.23.1 predates transformers 5 (see tools/golden/trl_data.py): reduce the
-    (bool, version) availability tuples to their booleans before TRL imports its trainers."""
+    (bool, version) availability tuples to their booleans before TRL imports its trainers
+    (a no-op on later versions)."""
     import trl.import_utils as tiu
 
     for name, value in list(vars(tiu).items()):
@@ -50,7 +67,7 @@ def import_trl():
     import trl
     from trl import DPOConfig, DPOTrainer
 
-    assert trl.__version__ == "0.23.1", f"this fixture is pinned to trl 0.23.1, found {trl.__version__}"
+    assert trl.__version__ == PINNED, f"this fixture is pinned to trl {PINNED}, found {trl.__version__}"
     return trl, DPOConfig, DPOTrainer
 
 
@@ -58,7 +75,6 @@ trl, DPOConfig, DPOTrainer = import_trl()
 
 MODEL = os.path.join("tests", "fixtures", "models", "llama")
 DATA = os.path.join("tests", "fixtures", "train", "train.jsonl")
-OUT = os.path.join("tests", "fixtures", "trl_dpo", "golden.json")
 SEED = 0
 METRICS = [
     "loss",
@@ -74,7 +90,7 @@ METRICS = [
     "learning_rate",
 ]
 SETTINGS = {
-    "loss_type": "sigmoid",
+    "loss_type": LOSS_TYPE,
     "beta": 0.1,
     "learning_rate": 1e-3,
     "lr_scheduler_type": "linear",
