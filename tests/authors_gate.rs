@@ -212,3 +212,18 @@ fn resume_with_pending_discriminator_gradients_is_exact() {
         assert!(changed(&snapshot(side_a), side_b).is_empty());
     }
 }
+
+/// `disc_steps` has no meaning in the authors' step; setting it is an error naming the key.
+#[test]
+fn disc_steps_with_authors_compat_is_a_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = toml::to_string(&config(tmp.path())).unwrap();
+    let err = TrainConfig::from_toml(&text, &["ganpo.disc_steps=2".into()], "test")
+        .err()
+        .expect("disc_steps = 2 with compat must fail")
+        .to_string();
+    assert!(
+        err.contains("disc_steps") && err.contains("compat"),
+        "{err}"
+    );
+}
