@@ -74,6 +74,7 @@ fn sft_learns_the_task() {
         samples: 4,
         temperature: 1.0,
         max_new_tokens: 32,
+        min_gap: 0.1,
         label_noise: 0.0,
         seed: 5,
     };
@@ -84,7 +85,7 @@ fn sft_learns_the_task() {
         pairs
             .records
             .iter()
-            .all(|r| r.score_chosen > r.score_rejected)
+            .all(|r| r.score_chosen >= r.score_rejected + 0.1)
     );
     assert_eq!(
         pairs,

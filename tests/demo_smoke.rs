@@ -55,6 +55,7 @@ fn quick_demo_runs_and_reports_what_it_measured() {
         );
     }
     assert!(String::from_utf8_lossy(&run.stdout).contains("| dpo+ganpo |"));
+    verdicts_recompute_from_per_prompt_scores(&out, &results, &report);
     assert!(out.join("sft/tokenizer.json").exists() && out.join("data/train.jsonl").exists());
     for figure in [
         "score_vs_temperature.png",
@@ -69,4 +70,84 @@ fn quick_demo_runs_and_reports_what_it_measured() {
             "report.md embeds {figure}"
         );
     }
+}
+
+/// Every verdict line is in report.md, and its estimate recomputes from `per_prompt.json`: here
+/// each head-to-head win rate (1 win, ½ tie, 0 loss per prompt, mean over prompts and seeds).
+fn verdicts_recompute_from_per_prompt_scores(
+    out: &std::path::Path,
+    results: &serde_json::Value,
+    report: &str,
+) {
+    let per: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("per_prompt.json")).unwrap())
+            .unwrap();
+    let prompts = per["prompts"].as_array().unwrap().len();
+    let temps: Vec<f64> = per["temperatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    let scores = |arm: &str, t: usize| -> Vec<f64> {
+        let lists = if arm == "sft" {
+            &per["sft"]
+        } else {
+            &per["arms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["arm"] == arm && a["seed"] == 0)
+                .unwrap()["per_prompt"]
+        };
+        let s: Vec<f64> = lists[t]["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(s.len(), prompts);
+        s
+    };
+    let claims = results["claims"].as_array().unwrap();
+    let mut checked = 0;
+    for c in claims {
+        let comparison = c["comparison"].as_str().unwrap();
+        assert!(report.contains(comparison), "report.md lacks {comparison}");
+        let Some((pair, temp)) = comparison.split_once(", win rate at T = ") else {
+            continue;
+        };
+        let (a, b) = pair.split_once(" vs ").unwrap();
+        let t = temps
+            .iter()
+            .position(|x| (x - temp.parse::<f64>().unwrap()).abs() < 1e-9)
+            .unwrap();
+        let b = if b == "SFT" { "sft" } else { b };
+        let (sa, sb) = (scores(a, t), scores(b, t));
+        let wins: f64 = sa
+            .iter()
+            .zip(&sb)
+            .map(|(x, y)| {
+                if (x - y).abs() <= 1e-9 {
+                    0.5
+                } else if x > y {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        let estimate = c["interval"]["estimate"].as_f64().unwrap();
+        assert!(
+            (wins / prompts as f64 - estimate).abs() < 1e-12,
+            "{comparison}"
+        );
+        let (low, high) = (
+            c["interval"]["low"].as_f64().unwrap(),
+            c["interval"]["high"].as_f64().unwrap(),
+        );
+        assert!(low <= estimate && estimate <= high, "{comparison}");
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} win-rate lines checked");
 }

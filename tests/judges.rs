@@ -1,7 +1,7 @@
 //! Judges: the sentiment judge orders clearly positive above clearly negative text; win rates count
 //! ties as half; a model against itself scores exactly 0.5.
 
-use ganpo::judge::{Judge, SentimentJudge, win_rate};
+use ganpo::judge::{Judge, SentimentJudge, StructuredTaskJudge, win_rate};
 
 #[test]
 fn sentiment_judge_orders_positive_above_negative() {
@@ -29,4 +29,26 @@ fn win_rate_counts_ties_as_half_and_self_comparison_is_even() {
     assert_eq!(r.rate, 0.625);
     assert_eq!(win_rate(&judge, &prompts, &a, &a).unwrap().rate, 0.5);
     assert!(win_rate(&judge, &prompts, &a, &b[..2]).is_err());
+}
+
+/// `ganpo eval` hands judges the prompt as the model saw it, chat template included: the
+/// structured judge finds the instruction line inside it and scores as for the bare prompt.
+#[test]
+fn structured_judge_reads_the_instruction_inside_a_chat_rendered_prompt() {
+    let judge = StructuredTaskJudge;
+    for (bare, answer) in [
+        ("sort: 3 1 2", "1 2 3"),
+        ("list 2 fruits", "1. apple\n2. pear"),
+        ("json name=bob age=31", "{\"name\": \"bob\", \"age\": 31}"),
+    ] {
+        let rendered = format!("system\nYou are helpful.\nuser\n{bare}\nassistant\n");
+        let plain = judge.score(bare, answer);
+        assert_eq!(plain.score, 1.0, "{bare}");
+        assert_eq!(judge.score(&rendered, answer), plain, "{rendered:?}");
+        assert_eq!(
+            judge.score(&rendered, "junk").score,
+            judge.score(bare, "junk").score
+        );
+    }
+    assert_eq!(judge.score("user\nhello\nassistant\n", "1 2 3").score, 0.0);
 }

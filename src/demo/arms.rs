@@ -19,7 +19,7 @@ use crate::{Error, Result};
 pub struct Arm {
     /// Name used in reports and directories.
     pub name: &'static str,
-    /// The `[loss.objective]` table.
+    /// The `[loss.objective]` table (`{dpo_beta}` stands for [`ArmBudget::dpo_beta`]).
     pub objective: &'static str,
     /// GANPO on.
     pub ganpo: bool,
@@ -29,12 +29,12 @@ pub struct Arm {
 pub const ARMS: [Arm; 4] = [
     Arm {
         name: "dpo",
-        objective: "type = \"sigmoid\"\nbeta = 0.1",
+        objective: "type = \"sigmoid\"\nbeta = {dpo_beta}",
         ganpo: false,
     },
     Arm {
         name: "dpo+ganpo",
-        objective: "type = \"sigmoid\"\nbeta = 0.1",
+        objective: "type = \"sigmoid\"\nbeta = {dpo_beta}",
         ganpo: true,
     },
     Arm {
@@ -62,6 +62,10 @@ pub struct ArmBudget {
     pub seed: u64,
     /// Log (and draw training curves) every this many steps.
     pub logging_steps: u64,
+    /// DPO's β (substituted for `{dpo_beta}` in the DPO arms' objective).
+    pub dpo_beta: f64,
+    /// Checkpoint every this many steps, keeping all (0: only the final model).
+    pub save_steps: u64,
 }
 
 /// What training one arm produced.
@@ -98,17 +102,21 @@ pub fn arm_config(
         "[model]\npath = {sft:?}\n\n[data]\ntrain_file = {train:?}\neval_file = {eval:?}\nmax_length = 128\nmax_prompt_length = 64\n\n\
          [loss.objective]\n{objective}\n\n{ganpo}\n[training]\noutput_dir = {out:?}\noverwrite_output_dir = true\n\
          num_train_epochs = {epochs}\nper_device_train_batch_size = {batch}\nlearning_rate = {lr}\nlr_scheduler_type = \"cosine\"\n\
-         warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = {logging}\nsave_steps = 0\nsave_total_limit = 1\n",
+         warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = {logging}\nsave_steps = {save}\nsave_total_limit = {keep}\n",
         sft = sft_dir.display().to_string(),
         train = train.display().to_string(),
         eval = eval.display().to_string(),
         out = out.display().to_string(),
-        objective = arm.objective,
+        objective = arm
+            .objective
+            .replace("{dpo_beta}", &format!("{:?}", budget.dpo_beta)),
         epochs = budget.epochs,
         batch = budget.batch_size,
         lr = budget.learning_rate,
         seed = budget.seed,
         logging = budget.logging_steps,
+        save = budget.save_steps,
+        keep = if budget.save_steps > 0 { 0 } else { 1 },
     )
 }
 

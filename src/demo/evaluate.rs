@@ -114,6 +114,29 @@ fn response_logps(
     Ok(all)
 }
 
+/// Per-prompt results of one (model, temperature), in prompt order: what every verdict of the
+/// report is recomputed from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerPrompt {
+    /// Judge score of each response.
+    pub scores: Vec<f64>,
+    /// Whether each response's structure is perfect.
+    pub structure_valid: Vec<bool>,
+    /// Length of each response in tokens.
+    pub lengths: Vec<usize>,
+}
+
+/// What evaluating one model at one temperature produced.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The summary row.
+    pub row: TemperatureRow,
+    /// The responses.
+    pub texts: Vec<String>,
+    /// Per-prompt scores, validity and lengths.
+    pub per_prompt: PerPrompt,
+}
+
 /// Evaluates `policy` at one temperature against the SFT responses `sft` (same prompts and seed).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_at(
@@ -125,12 +148,17 @@ pub fn evaluate_at(
     temperature: f64,
     seed: u64,
     sft: &[String],
-) -> Result<(TemperatureRow, Vec<String>)> {
+) -> Result<Evaluation> {
     let prompts = prompt_ids(tokenizer, tasks)?;
     let responses = sample(policy, tokenizer, &prompts, temperature, seed)?;
     let texts: Vec<String> = responses.iter().map(|r| r.text.clone()).collect();
     let n = tasks.len().max(1) as f64;
     let (mut score, mut content, mut structure, mut valid) = (0.0, 0.0, 0.0, 0.0);
+    let mut per_prompt = PerPrompt {
+        scores: Vec::with_capacity(tasks.len()),
+        structure_valid: Vec::with_capacity(tasks.len()),
+        lengths: responses.iter().map(|r| r.tokens.len()).collect(),
+    };
     for (t, text) in tasks.iter().zip(&texts) {
         let s = judge.score(&t.prompt, text);
         score += s.score;
@@ -138,6 +166,8 @@ pub fn evaluate_at(
         let st = s.components.get("structure").copied().unwrap_or(0.0);
         structure += st;
         valid += f64::from(u8::from(st >= 1.0));
+        per_prompt.scores.push(s.score);
+        per_prompt.structure_valid.push(st >= 1.0);
     }
     let policy_lp = response_logps(policy, tokenizer, &prompts, &responses)?;
     let ref_lp = response_logps(reference, tokenizer, &prompts, &responses)?;
@@ -159,5 +189,66 @@ pub fn evaluate_at(
         win_rate_vs_sft: wins.rate,
         kl_to_reference: kl,
     };
-    Ok((row, texts))
+    Ok(Evaluation {
+        row,
+        texts,
+        per_prompt,
+    })
+}
+
+/// What every model of a demo run is evaluated against: the SFT reference, the held-out tasks,
+/// the temperatures and the SFT model's own answers at each.
+pub struct EvalContext<'a> {
+    /// The SFT model (KL reference).
+    pub reference: &'a CausalLm,
+    /// The demo tokenizer.
+    pub tokenizer: &'a Tokenizer,
+    /// The rule judge.
+    pub judge: &'a dyn Judge,
+    /// Held-out tasks.
+    pub tasks: &'a [TaskExample],
+    /// Temperatures, in report order.
+    pub temperatures: &'a [f64],
+    /// The SFT model's answers at each temperature (the win-rate opponent).
+    pub sft_texts: &'a [Vec<String>],
+}
+
+/// Seed of every evaluation sample (the SFT answers use it too, so comparisons are paired).
+pub const EVAL_SEED: u64 = 1000;
+
+impl EvalContext<'_> {
+    /// Loads the Hugging Face directory `dir` and evaluates it at every temperature (or, when
+    /// `only` is not empty, at those of them that it lists).
+    pub fn evaluate_dir(
+        &self,
+        dir: &std::path::Path,
+        only: &[f64],
+    ) -> Result<(Vec<TemperatureRow>, Vec<PerPrompt>)> {
+        let policy = crate::model::load_model(
+            dir,
+            crate::model::Trainability::Frozen,
+            candle_core::DType::F32,
+            self.reference.device(),
+        )?
+        .model;
+        let (mut rows, mut per_prompt) = (Vec::new(), Vec::new());
+        for (i, &t) in self.temperatures.iter().enumerate() {
+            if !only.is_empty() && !only.iter().any(|o| (o - t).abs() < 1e-9) {
+                continue;
+            }
+            let e = evaluate_at(
+                &policy,
+                self.reference,
+                self.tokenizer,
+                self.judge,
+                self.tasks,
+                t,
+                EVAL_SEED,
+                &self.sft_texts[i],
+            )?;
+            rows.push(e.row);
+            per_prompt.push(e.per_prompt);
+        }
+        Ok((rows, per_prompt))
+    }
 }

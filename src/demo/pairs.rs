@@ -1,6 +1,6 @@
 //! On-policy preference pairs for the demo: several samples per prompt from the SFT model, ranked by
-//! the rule judge; the best becomes `chosen` and the worst `rejected` (prompts whose samples all tie
-//! are skipped and counted). An optional label-noise rate swaps a seeded fraction of pairs, to test
+//! the rule judge; the best becomes `chosen` and the worst `rejected` (prompts whose best and worst
+//! samples score within a minimum gap are skipped and counted). An optional label-noise rate swaps a seeded fraction of pairs, to test
 //! the paper's robustness claim. Written as ordinary preference JSONL that `ganpo train` reads.
 
 use std::io::Write;
@@ -42,6 +42,9 @@ pub struct PairConfig {
     pub temperature: f64,
     /// Most new tokens per sample.
     pub max_new_tokens: usize,
+    /// Smallest judge-score gap between the best and the worst sample; prompts below it are
+    /// skipped (counted with the ties).
+    pub min_gap: f64,
     /// Fraction of pairs whose labels are swapped.
     pub label_noise: f64,
     /// Seed of sampling and noise.
@@ -53,7 +56,7 @@ pub struct PairConfig {
 pub struct Pairs {
     /// The records.
     pub records: Vec<PreferenceRecord>,
-    /// Prompts skipped because every sample scored the same.
+    /// Prompts skipped because their best and worst samples scored within `min_gap`.
     pub ties_skipped: usize,
     /// Pairs whose labels were swapped.
     pub flipped: usize,
@@ -102,7 +105,7 @@ pub fn build_pairs(
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
             let (best, worst) = (scored[0], scored[scored.len() - 1]);
-            if best.0 - worst.0 <= 1e-9 || best.1 == worst.1 {
+            if best.0 - worst.0 < config.min_gap.max(1e-9) || best.1 == worst.1 {
                 ties_skipped += 1;
                 continue;
             }

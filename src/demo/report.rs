@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::arms::ARMS;
 use super::evaluate::TemperatureRow;
+use super::findings::{overopt_section, per_prompt_json, verdicts_section};
 use super::run::DemoResults;
 use crate::plot::{LineChart, MetricsHistory, Series};
 use crate::{Error, Result};
@@ -31,6 +32,14 @@ fn cell(xs: &[f64], seeds: usize) -> String {
     }
 }
 
+/// The arms this run trained, in the canonical order.
+fn trained(r: &DemoResults) -> Vec<&'static str> {
+    ARMS.iter()
+        .map(|a| a.name)
+        .filter(|n| r.arms.iter().any(|a| a.arm == *n))
+        .collect()
+}
+
 /// The comparison as a Markdown table plus a cost table.
 pub fn summary_table(r: &DemoResults) -> String {
     let seeds = r.config.seeds;
@@ -47,7 +56,7 @@ pub fn summary_table(r: &DemoResults) -> String {
             "| sft | {temp} | {:.3} | {:.3} | {:.3} | {:.1} | 0.500 | 0.000 |",
             s.score, s.content, s.structure_valid_rate, s.mean_length
         );
-        for arm in ["dpo", "dpo+ganpo", "simpo", "simpo+ganpo"] {
+        for arm in trained(r) {
             let rows: Vec<_> = r
                 .arms
                 .iter()
@@ -74,7 +83,7 @@ pub fn summary_table(r: &DemoResults) -> String {
         "\n| arm | held-out reward accuracy | train seconds | peak RSS (MiB) |"
     );
     let _ = writeln!(t, "|---|---|---|---|");
-    for arm in ["dpo", "dpo+ganpo", "simpo", "simpo+ganpo"] {
+    for arm in trained(r) {
         let runs: Vec<_> = r.arms.iter().filter(|a| a.arm == arm).collect();
         let acc: Vec<f64> = runs
             .iter()
@@ -90,7 +99,10 @@ pub fn summary_table(r: &DemoResults) -> String {
             cell(&rss, seeds)
         );
     }
-    for base in ["dpo", "simpo"] {
+    for base in ["dpo", "simpo"]
+        .into_iter()
+        .filter(|b| trained(r).contains(&format!("{b}+ganpo").as_str()) && trained(r).contains(b))
+    {
         let secs = |name: &str| {
             mean_std(
                 &r.arms
@@ -212,26 +224,35 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
     let c = &r.config;
     let mut md = String::new();
     let _ = writeln!(md, "# ganpo demo report\n");
+    md.push_str(&verdicts_section(r));
+    let _ = writeln!(md, "## Setup and results\n");
     let _ = writeln!(
         md,
         "Built-in structured-output task (sort / list / json), judged separately on content and structure. \
-         A tiny Llama was trained from scratch (SFT loss {:.3} → {:.3}), sampled {} times per prompt to build {} \
-         on-policy preference pairs ({} prompts skipped because all samples tied; label noise {}), and four arms \
-         were trained on identical data: DPO, DPO + GANPO, SimPO, SimPO + GANPO ({} epoch(s), lr {}, {} seed(s)). \
-         Each model answers {} held-out prompts at each temperature; win rates are against the SFT model's \
-         answers at the same temperature and seed; KL is the Monte-Carlo KL(policy ‖ SFT) per response.\n",
+         A tiny Llama was trained from scratch on demonstrations of which {:.0}% carry a defect (SFT loss \
+         {:.3} → {:.3}), sampled {} times per prompt at T = 1; the best and the worst sample of a prompt make \
+         a pair when their scores differ by at least {}: {} training pairs (label noise {}), {} held-out \
+         pairs, {} prompts skipped. Four arms were trained on identical data: DPO (β {}), DPO + GANPO, \
+         SimPO, SimPO + GANPO ({} epoch(s), lr {}, {} seed(s)). Each model answers {} held-out prompts at \
+         each temperature; win rates are against the SFT model's answers at the same temperature and seed; \
+         KL is the Monte-Carlo KL(policy ‖ SFT) per response.\n",
+        100.0 * c.sft_defect_rate,
         r.sft_loss.0,
         r.sft_loss.1,
         c.samples_per_prompt,
+        c.min_gap,
         r.pairs.0,
-        r.pairs.1,
         c.label_noise,
+        r.pairs.1,
+        r.pairs.2,
+        c.dpo_beta,
         c.epochs,
         c.learning_rate,
         c.seeds,
         c.eval_prompts
     );
     md.push_str(&summary_table(r));
+    md.push_str(&overopt_section(r));
     let _ = writeln!(
         md,
         "\nNumbers are as measured, whichever arm wins; on a task this small, differences within one standard deviation \
@@ -264,6 +285,10 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
     write(
         "results.json",
         serde_json::to_string_pretty(r).map_err(|e| Error::Config(e.to_string()))?,
+    )?;
+    write(
+        "per_prompt.json",
+        serde_json::to_string(&per_prompt_json(r)).map_err(|e| Error::Config(e.to_string()))?,
     )?;
     figures.map(|_| ())
 }

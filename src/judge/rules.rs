@@ -111,12 +111,31 @@ fn judge_json(args: &str, response: &str) -> JudgeScore {
     verdict(hits as f64 / 2.0, if structure { 1.0 } else { 0.0 })
 }
 
+/// The task instruction inside `prompt`: the prompt itself, or, for a prompt rendered through a
+/// chat template (`ganpo eval` decodes what the model saw), its first line that is one.
+fn instruction(prompt: &str) -> &str {
+    let is_task = |l: &str| {
+        ["sort: ", "list ", "json "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    if is_task(prompt) {
+        return prompt;
+    }
+    prompt
+        .lines()
+        .map(str::trim)
+        .find(|l| is_task(l))
+        .unwrap_or(prompt)
+}
+
 impl Judge for StructuredTaskJudge {
     fn name(&self) -> &str {
         "structured-task"
     }
 
     fn score(&self, prompt: &str, response: &str) -> JudgeScore {
+        let prompt = instruction(prompt);
         if let Some(numbers) = prompt.strip_prefix("sort: ") {
             return judge_sort(numbers, response);
         }
