@@ -122,6 +122,14 @@ pub fn summary_table(r: &DemoResults) -> String {
     t
 }
 
+/// Palette index of the SFT baseline in every figure (gray).
+const SFT_COLOR: usize = 7;
+
+/// Each arm's palette index, the same in every figure (a GANPO arm's adversarial term: 4 + index / 2).
+fn arm_color(arm: &str) -> usize {
+    ARMS.iter().position(|a| a.name == arm).unwrap_or(6)
+}
+
 /// One quantity of the evaluation rows against temperature: the SFT baseline and each arm's mean
 /// over seeds.
 fn temperature_chart(
@@ -133,7 +141,7 @@ fn temperature_chart(
     let temps = &r.config.temperatures;
     let sft = temps.iter().zip(&r.sft).map(|(&t, row)| (t, value(row)));
     let mut chart = LineChart::new(title, "sampling temperature", y_label)
-        .with_series(Series::new("sft (baseline)", sft.collect()));
+        .with_series(Series::new("sft (baseline)", sft.collect()).with_color(SFT_COLOR));
     for arm in &ARMS {
         let points = temps.iter().enumerate().map(|(i, &t)| {
             let xs: Vec<f64> = r
@@ -151,7 +159,8 @@ fn temperature_chart(
                 },
             )
         });
-        chart = chart.with_series(Series::new(arm.name, points.collect()));
+        chart = chart
+            .with_series(Series::new(arm.name, points.collect()).with_color(arm_color(arm.name)));
     }
     chart
 }
@@ -195,20 +204,35 @@ pub fn write_figures(r: &DemoResults, dir: &Path) -> Result<Vec<(String, &'stati
             histories.push((arm.name, history));
         }
     }
-    for (file, title, key) in [
-        ("training_loss.png", "Training loss (first seed)", "loss"),
-        (
-            "training_margins.png",
-            "Reward margin during training (first seed)",
-            "rewards/margins",
-        ),
-    ] {
-        let mut chart = LineChart::new(title, "step", key);
-        for (name, history) in &histories {
-            chart = chart.with_series(Series::new(*name, history.series(key)));
+    // GANPO arms' loss as its two parts: a sum would look "worse" by the adversarial term.
+    let mut loss = LineChart::new(
+        "Training loss (first seed): preference part, and GANPO's adversarial part",
+        "step",
+        "loss",
+    );
+    let mut margins = LineChart::new(
+        "Reward margin during training (first seed)",
+        "step",
+        "rewards/margins",
+    );
+    for (name, history) in &histories {
+        let ganpo = name.ends_with("+ganpo");
+        let preference = if ganpo { "loss/preference" } else { "loss" };
+        loss = loss.with_series(
+            Series::new(*name, history.series(preference)).with_color(arm_color(name)),
+        );
+        if ganpo {
+            loss = loss.with_series(
+                Series::new(format!("{name}: L_G"), history.series("adv/loss"))
+                    .with_color(4 + arm_color(name) / 2),
+            );
         }
-        charts.push((file, chart));
+        margins = margins.with_series(
+            Series::new(*name, history.series("rewards/margins")).with_color(arm_color(name)),
+        );
     }
+    charts.push(("training_loss.png", loss));
+    charts.push(("training_margins.png", margins));
     let mut written = Vec::new();
     for (file, chart) in charts {
         chart.write_png(&dir.join(file))?;

@@ -38,6 +38,9 @@ pub struct Series {
     pub name: String,
     /// Points in drawing order; a point with a non-finite coordinate is a gap.
     pub points: Vec<(f64, f64)>,
+    /// Palette index of its colour (default: its position among the drawn series), so one
+    /// quantity keeps its colour across figures.
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -46,7 +49,14 @@ impl Series {
         Series {
             name: name.into(),
             points,
+            color: None,
         }
+    }
+
+    /// The same series drawn in palette colour `index` (Matplotlib's `tab10` order).
+    pub fn with_color(mut self, index: usize) -> Self {
+        self.color = Some(index);
+        self
     }
 
     /// A series from optional values: `None` is a gap.
@@ -225,7 +235,7 @@ impl LineChart {
             .map_err(|e| fail(&e))?;
         let drawn = self.series.iter().filter(|s| s.has_data());
         for (i, series) in drawn.enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+            let color = PALETTE[series.color.unwrap_or(i) % PALETTE.len()];
             let line = color.stroke_width(2);
             let markers = series.finite().count() <= MARKER_LIMIT;
             for (j, segment) in series.segments().into_iter().enumerate() {
