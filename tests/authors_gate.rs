@@ -5,15 +5,12 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use candle_core::{Device, Tensor, Var};
-use common::fixture;
+use common::{fixture, run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::data::{Batch, BatchTensors};
-use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{load_datasets, total_steps};
+use ganpo::train::metrics::Metrics;
+use ganpo::train::run::load_datasets;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path) -> TrainConfig {
@@ -130,40 +127,6 @@ fn discriminators_step_only_on_gated_optimizer_steps() {
     }
 }
 
-/// Trains `cfg` to the end (or, with `stop_at`, until that step, as Ctrl-C does), from scratch or
-/// from checkpoint `resume`; returns every step's metrics and the trainer.
-fn run(
-    cfg: &TrainConfig,
-    resume: Option<&std::path::Path>,
-    stop_at: Option<u64>,
-) -> (Vec<Metrics>, Trainer) {
-    let mut trainer = match resume {
-        None => Trainer::new(cfg.clone(), 1).unwrap(),
-        Some(dir) => Trainer::resume(cfg.clone(), dir, 1).unwrap(),
-    };
-    let (train, _) = load_datasets(cfg, &trainer).unwrap();
-    trainer.set_total_steps(total_steps(cfg, train.pairs.len()));
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &serde_json::Value::Null,
-        None,
-    )
-    .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let raise = stop.clone();
-    let mut steps = Vec::new();
-    trainer
-        .run(&train, None, &mut log, stop, |step, _, m| {
-            steps.push(m.clone());
-            if Some(step) == stop_at {
-                raise.store(true, Ordering::SeqCst);
-            }
-        })
-        .unwrap();
-    (steps, trainer)
-}
-
 /// With accumulation 2 the gradients of odd steps wait for the next even step's update; a run
 /// interrupted after step 3 keeps them in its checkpoint, so resuming there reproduces the
 /// uninterrupted run bit for bit.
@@ -177,8 +140,8 @@ fn resume_with_pending_discriminator_gradients_is_exact() {
         c.training.save_steps = 0;
         c
     };
-    let (full, straight) = run(&with("a"), None, None);
-    let (first, _) = run(&with("b"), None, Some(3));
+    let (full, straight) = run(with("a"), None);
+    let (first, _) = run_until(with("b"), None, Some(3));
     let ckpt = tmp.path().join("b/checkpoint-3");
     for file in [
         "disc_chosen_pending.safetensors",
@@ -201,7 +164,7 @@ fn resume_with_pending_discriminator_gradients_is_exact() {
             "{file}: step 3's gradients must be pending"
         );
     }
-    let (second, resumed) = run(&with("b"), Some(&ckpt), None);
+    let (second, resumed) = run(with("b"), Some(&ckpt));
     let joined: Vec<&Metrics> = first.iter().chain(&second).collect();
     assert_eq!(joined.len(), 6);
     for (i, (a, b)) in full.iter().zip(joined).enumerate() {

@@ -8,10 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use common::fixture;
+use common::{fixture, run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
+use ganpo::train::run::{check_output_dir, load_datasets};
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path, extra: &str) -> TrainConfig {
@@ -41,51 +41,6 @@ save_steps = 0
 }
 
 const GANPO: &str = "[ganpo]\nlambda = 1.0\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 64\n";
-
-/// Runs a config to the end, returning every step's metrics and the trainer.
-fn run(cfg: TrainConfig, resume: Option<&std::path::Path>) -> (Vec<Metrics>, Trainer) {
-    run_until(cfg, resume, None)
-}
-
-/// Like [`run`], raising the stop flag (as Ctrl-C does) after step `stop_at`.
-fn run_until(
-    cfg: TrainConfig,
-    resume: Option<&std::path::Path>,
-    stop_at: Option<u64>,
-) -> (Vec<Metrics>, Trainer) {
-    let mut trainer = match resume {
-        None => Trainer::new(cfg.clone(), 1).unwrap(),
-        Some(dir) => Trainer::resume(cfg.clone(), dir, 1).unwrap(),
-    };
-    let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
-    let total = total_steps(&cfg, train.pairs.len());
-    trainer.set_total_steps(total);
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &serde_json::Value::Null,
-        None,
-    )
-    .unwrap();
-    let mut steps = Vec::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let outcome = trainer
-        .run(&train, eval.as_ref(), &mut log, stop, |step, _, m| {
-            steps.push(m.clone());
-            if Some(step) == stop_at {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        })
-        .unwrap();
-    match stop_at {
-        None => assert!(matches!(outcome, RunOutcome::Finished { .. })),
-        Some(step) => assert!(
-            matches!(outcome, RunOutcome::Interrupted { ref checkpoint } if checkpoint.ends_with(format!("checkpoint-{step}")))
-        ),
-    }
-    (steps, trainer)
-}
 
 #[test]
 fn dpo_starts_at_ln2_with_zero_rewards() {

@@ -1,9 +1,17 @@
-//! Helpers shared by the integration tests: fixture paths and tensor comparison.
+//! Helpers shared by the integration tests: fixture paths, tensor comparison, and a training run
+//! driven as `ganpo train` drives it.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use candle_core::{DType, Device, Tensor};
+use ganpo::config::train::TrainConfig;
+use ganpo::train::metrics::{Metrics, MetricsLog};
+use ganpo::train::run::{RunOutcome, load_datasets, total_steps};
+use ganpo::train::trainer::Trainer;
 
 /// `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> PathBuf {
@@ -62,3 +70,48 @@ pub const VARIANTS: [&str; 7] = [
     "gemma",
     "gemma2",
 ];
+
+/// Runs a config to the end, returning every step's metrics and the trainer.
+pub fn run(cfg: TrainConfig, resume: Option<&std::path::Path>) -> (Vec<Metrics>, Trainer) {
+    run_until(cfg, resume, None)
+}
+
+/// Like [`run`], raising the stop flag (as Ctrl-C does) after step `stop_at`.
+pub fn run_until(
+    cfg: TrainConfig,
+    resume: Option<&std::path::Path>,
+    stop_at: Option<u64>,
+) -> (Vec<Metrics>, Trainer) {
+    let mut trainer = match resume {
+        None => Trainer::new(cfg.clone(), 1).unwrap(),
+        Some(dir) => Trainer::resume(cfg.clone(), dir, 1).unwrap(),
+    };
+    let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
+    let total = total_steps(&cfg, train.pairs.len());
+    trainer.set_total_steps(total);
+    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
+    let mut log = MetricsLog::open(
+        &cfg.training.output_dir.join("metrics.jsonl"),
+        &serde_json::Value::Null,
+        None,
+    )
+    .unwrap();
+    let mut steps = Vec::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let outcome = trainer
+        .run(&train, eval.as_ref(), &mut log, stop, |step, _, m| {
+            steps.push(m.clone());
+            if Some(step) == stop_at {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    match stop_at {
+        None => assert!(matches!(outcome, RunOutcome::Finished { .. })),
+        Some(step) => assert!(
+            matches!(outcome, RunOutcome::Interrupted { ref checkpoint } if checkpoint.ends_with(format!("checkpoint-{step}")))
+        ),
+    }
+    (steps, trainer)
+}
