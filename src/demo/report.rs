@@ -140,6 +140,12 @@ fn temperature_chart(
 ) -> LineChart {
     let temps = &r.config.temperatures;
     let sft = temps.iter().zip(&r.sft).map(|(&t, row)| (t, value(row)));
+    // "Mean over seeds" only when there are several.
+    let title = if r.config.seeds > 1 {
+        format!("{title} (mean over {} seeds)", r.config.seeds)
+    } else {
+        title.to_string()
+    };
     let mut chart = LineChart::new(title, "sampling temperature", y_label)
         .with_series(Series::new("sft (baseline)", sft.collect()).with_color(SFT_COLOR));
     for arm in &ARMS {
@@ -170,30 +176,22 @@ pub fn write_figures(r: &DemoResults, dir: &Path) -> Result<Vec<(String, &'stati
     let mut charts = vec![
         (
             "score_vs_temperature.png",
-            temperature_chart(
-                r,
-                "Judge score vs temperature (mean over seeds)",
-                "mean score",
-                |x| x.score,
-            ),
+            temperature_chart(r, "Judge score vs temperature", "mean score", |x| x.score),
         ),
         (
             "structure_valid_vs_temperature.png",
             temperature_chart(
                 r,
-                "Structure-valid responses vs temperature (mean over seeds)",
+                "Structure-valid responses vs temperature",
                 "fraction valid",
                 |x| x.structure_valid_rate,
             ),
         ),
         (
             "length_vs_temperature.png",
-            temperature_chart(
-                r,
-                "Mean response length vs temperature (mean over seeds)",
-                "tokens",
-                |x| x.mean_length,
-            ),
+            temperature_chart(r, "Mean response length vs temperature", "tokens", |x| {
+                x.mean_length
+            }),
         ),
     ];
     // Training curves of the first seed of each arm (the arms are stored seed by seed).
