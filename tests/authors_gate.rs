@@ -219,8 +219,7 @@ fn disc_steps_with_authors_compat_is_a_config_error() {
     let tmp = tempfile::tempdir().unwrap();
     let text = toml::to_string(&config(tmp.path())).unwrap();
     let err = TrainConfig::from_toml(&text, &["ganpo.disc_steps=2".into()], "test")
-        .err()
-        .expect("disc_steps = 2 with compat must fail")
+        .expect_err("disc_steps = 2 with compat must fail")
         .to_string();
     assert!(
         err.contains("disc_steps") && err.contains("compat"),

@@ -112,9 +112,9 @@ impl LossConfig {
                 .collect(),
         };
         for (weight, objective) in &components {
-            if !weight.is_finite() {
+            if !(weight.is_finite() && *weight >= 0.0) {
                 return Err(Error::Config(format!(
-                    "[[loss.mix]] weight of `{}` must be finite, got {weight}",
+                    "loss.mix: the weight of `{}` must be a finite number ≥ 0, got {weight} (a negative weight would maximize that loss); drop the component instead",
                     objective.name()
                 )));
             }

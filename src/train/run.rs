@@ -35,9 +35,14 @@ pub enum RunOutcome {
 /// Number of optimizer steps for `pairs` training pairs.
 pub fn total_steps(config: &TrainConfig, pairs: usize) -> u64 {
     let t = &config.training;
-    let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+    // Validation bounds the product; saturating keeps an unvalidated config from panicking.
+    let per_step = t
+        .per_device_train_batch_size
+        .saturating_mul(t.gradient_accumulation_steps)
+        .max(1);
     let per_epoch = pairs.div_ceil(per_step) as u64;
-    t.max_steps.unwrap_or(per_epoch * t.num_train_epochs as u64)
+    t.max_steps
+        .unwrap_or(per_epoch.saturating_mul(t.num_train_epochs as u64))
 }
 
 /// Refuses to write into a non-empty output directory unless allowed or resuming.
@@ -137,7 +142,18 @@ impl Trainer {
         let t = self.config.training.clone();
         let n = train.pairs.len();
         let total = total_steps(&self.config, n);
-        let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+        let per_step = t
+            .per_device_train_batch_size
+            .saturating_mul(t.gradient_accumulation_steps)
+            .max(1);
+        if self.cursor.position > n {
+            return Err(Error::Training(format!(
+                "the checkpoint's data cursor (pair {} of epoch {}) is past the end of {} ({n} pairs): the training data changed since the checkpoint; resume with the data it was trained on",
+                self.cursor.position,
+                self.cursor.epoch,
+                self.config.data.train_file.display()
+            )));
+        }
         let mut averager = MetricsAverager::default();
         let mut order_epoch = u64::MAX;
         let mut order = Vec::new();
