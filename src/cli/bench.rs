@@ -7,6 +7,7 @@ use ganpo::bench::{BenchConfig, BenchMode, BenchShape, ModelSource, run_bench};
 
 /// Arguments of `ganpo bench`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// A Hugging Face model directory or GGUF file (default: random weights of `--shape`).
     #[arg(long, conflicts_with = "shape")]
@@ -53,6 +54,16 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.batch_pairs == 0 || args.steps == 0 {
+        anyhow::bail!(
+            "--batch-pairs {} and --steps {} must both be 1 or more",
+            args.batch_pairs,
+            args.steps
+        );
+    }
+    if let Some(path) = &args.output {
+        super::output::check_writable(path, "--output")?;
+    }
     let model = match args.model {
         Some(path) => ModelSource::Path(path),
         None => ModelSource::Random(args.shape.parse::<BenchShape>()?),

@@ -7,6 +7,7 @@ use ganpo::demo::run::{DemoConfig, run_demo};
 
 /// Arguments of `ganpo demo`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// The small configuration (about 2 minutes), used by CI's smoke test.
     #[arg(long)]

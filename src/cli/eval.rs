@@ -26,6 +26,7 @@ pub enum JudgeKind {
 
 /// Arguments of `ganpo eval`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// The trained policy (Hugging Face directory or GGUF file).
     #[arg(long)]
@@ -82,6 +83,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.temperatures.is_empty() || args.samples == 0 {
         bail!("give at least one --temperatures value and --samples ≥ 1");
     }
+    if let Some(t) = args
+        .temperatures
+        .iter()
+        .find(|t| !(**t >= 0.0 && t.is_finite()))
+    {
+        bail!("--temperatures: {t} must be a finite number ≥ 0 (0 is greedy)");
+    }
+    if !(args.beta > 0.0 && args.beta.is_finite()) {
+        bail!("--beta {} must be a positive finite number", args.beta);
+    }
+    if let Some(path) = &args.output {
+        super::output::check_writable(path, "--output")?;
+    }
     let device = parse_device(&args.device)?;
     let load = |path: &PathBuf| {
         load_model(path, Trainability::Frozen, DType::F32, &device)
@@ -98,7 +112,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             };
             let ds = PreferenceDataset::load(path, tok, &config)
                 .with_context(|| format!("loading {}", path.display()))?;
-            if !ds.summary.dropped.is_empty() {
+            if !ds.summary.dropped.is_empty() || !ds.summary.warnings.is_empty() {
                 eprintln!("{}: {}", path.display(), ds.summary);
             }
             Some(ds)
@@ -111,6 +125,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     if let Some(n) = args.max_prompts {
         prompts.truncate(n.max(1));
+    }
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
+    for (model, path) in [(&policy, &args.policy), (&reference, &args.reference)] {
+        ganpo::generate::check_positions(&model.model, &ids, args.max_new_tokens)
+            .with_context(|| format!("sampling from {}", path.display()))?;
     }
     let judge: Option<Box<dyn Judge>> = match args.judge {
         JudgeKind::Structured => Some(Box::new(StructuredTaskJudge)),

@@ -5,6 +5,7 @@ mod demo;
 mod eval;
 mod generate;
 mod inspect;
+mod output;
 mod plot;
 mod render;
 mod train;

@@ -31,6 +31,7 @@ mod prompt;
 mod record;
 mod summary;
 mod tokenize_row;
+mod warnings;
 
 pub use batch::{Batch, BatchTensors};
 pub use config::{DataConfig, TruncationMode};
@@ -43,3 +44,4 @@ pub use prompt::Example;
 pub use record::{CHOSEN, Field, PROMPT, REJECTED, Record, read_records};
 pub use summary::{DataSummary, DroppedExample};
 pub use tokenize_row::{TokenizedRow, tokenize_row};
+pub use warnings::{DataWarning, WarningKind, record_warnings};
