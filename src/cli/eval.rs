@@ -102,6 +102,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .with_context(|| format!("loading {}", path.display()))
     };
     let (policy, reference) = (load(&args.policy)?, load(&args.reference)?);
+    let (pv, rv) = (
+        policy.model.config().vocab_size,
+        reference.model.config().vocab_size,
+    );
+    if pv != rv {
+        bail!(
+            "--reference {} has a vocabulary of {rv} tokens but --policy {} has {pv}; compare models that share a tokenizer",
+            args.reference.display(),
+            args.policy.display()
+        );
+    }
     let tok = &policy.tokenizer;
     let data = match &args.data {
         None => None,

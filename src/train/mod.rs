@@ -11,6 +11,7 @@ pub mod grad_accum;
 pub mod metrics;
 pub(crate) mod pair_metrics;
 pub mod phases;
+pub mod position_limits;
 pub mod run;
 pub mod step;
 pub(crate) mod step_parts;

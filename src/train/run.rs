@@ -12,6 +12,7 @@ use crate::train::data_order::epoch_order;
 use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
 use crate::train::pair_metrics::SumMetrics;
+use crate::train::position_limits::check_position_limits;
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
@@ -217,7 +218,8 @@ impl Trainer {
     }
 }
 
-/// Loads the datasets a config names, reporting what was dropped.
+/// Loads the datasets a config names, reporting what was dropped, and checks every kept sequence
+/// against the models' position limits.
 pub fn load_datasets(
     config: &TrainConfig,
     trainer: &Trainer,
@@ -230,5 +232,8 @@ pub fn load_datasets(
         .as_deref()
         .map(|p: &Path| PreferenceDataset::load(p, &trainer.tokenizer, &data))
         .transpose()?;
+    for dataset in std::iter::once(&train).chain(eval.as_ref()) {
+        check_position_limits(trainer, dataset)?;
+    }
     Ok((train, eval))
 }
