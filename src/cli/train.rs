@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ganpo::config::train::TrainConfig;
+use ganpo::train::checkpoint_dir::remove_stale_temporaries;
 use ganpo::train::metrics::MetricsLog;
 use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
+use ganpo::train::run_lock::RunLock;
 use ganpo::train::trainer::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,6 +31,15 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let config = TrainConfig::load(&args.config, &args.overrides)?;
     check_output_dir(&config, args.resume.is_some())?;
+    // Held until the run ends: a second run on this directory stops here, naming this one's PID.
+    let _lock = RunLock::acquire(&config.training.output_dir)?;
+    let stale = remove_stale_temporaries(&config.training.output_dir)?;
+    if stale > 0 {
+        eprintln!(
+            "removed {stale} incomplete temporary director{} left by an interrupted run",
+            if stale == 1 { "y" } else { "ies" }
+        );
+    }
     // Sizing the schedule needs the dataset, which needs the tokenizer, so the schedule is sized below.
     let mut trainer = match &args.resume {
         None => Trainer::new(config.clone(), 1)?,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::train::TrainConfig;
 use crate::data::{Batch, BatchTensors, PreferenceDataset, TokenizedPair};
 use crate::losses::LossInputs;
+use crate::train::checkpoint_dir::publish_dir;
 use crate::train::data_order::epoch_order;
 use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
@@ -49,9 +50,15 @@ pub fn total_steps(config: &TrainConfig, pairs: usize) -> u64 {
 /// Refuses to write into a non-empty output directory unless allowed or resuming.
 pub fn check_output_dir(config: &TrainConfig, resuming: bool) -> Result<()> {
     let dir = &config.training.output_dir;
+    // The lock and temporaries of an earlier (killed) run are not output.
     let non_empty = dir
         .read_dir()
-        .map(|mut d| d.next().is_some())
+        .map(|d| {
+            d.filter_map(std::result::Result::ok).any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name != super::run_lock::LOCK_FILE && !name.starts_with(".tmp-")
+            })
+        })
         .unwrap_or(false);
     if non_empty && !resuming && !config.training.overwrite_output_dir {
         return Err(Error::Config(format!(
@@ -79,6 +86,12 @@ fn micro_batches(
 }
 
 impl Trainer {
+    /// Saves a checkpoint after checking that every weight is finite.
+    fn save_checked(&self) -> Result<PathBuf> {
+        self.check_finite_weights()?;
+        self.save_checkpoint()
+    }
+
     /// Preference metrics of the policy on `pairs` (no gradient), prefixed `eval_`.
     pub fn evaluate(&mut self, pairs: &[TokenizedPair]) -> Result<Metrics> {
         let size = self
@@ -189,11 +202,11 @@ impl Trainer {
                 log.log(self.step, epoch, &m)?;
             }
             if t.save_steps > 0 && self.step.is_multiple_of(t.save_steps) && self.step < total {
-                self.save_checkpoint()?;
+                self.save_checked()?;
             }
             if stop.load(Ordering::SeqCst) {
                 return Ok(RunOutcome::Interrupted {
-                    checkpoint: self.save_checkpoint()?,
+                    checkpoint: self.save_checked()?,
                 });
             }
         }
@@ -203,14 +216,15 @@ impl Trainer {
             let epoch = self.cursor.epoch as f64 + self.cursor.position as f64 / n.max(1) as f64;
             log.log(self.step, epoch, &m)?;
         }
-        let checkpoint = self.save_checkpoint()?;
-        let final_model = t.output_dir.join("final");
-        crate::model::save_hf(
-            &self.policy,
-            &self.tokenizer,
-            self.generation_config.as_ref(),
-            &final_model,
-        )?;
+        let checkpoint = self.save_checked()?;
+        let final_model = publish_dir(&t.output_dir, "final", |dir| {
+            crate::model::save_hf(
+                &self.policy,
+                &self.tokenizer,
+                self.generation_config.as_ref(),
+                dir,
+            )
+        })?;
         Ok(RunOutcome::Finished {
             checkpoint,
             final_model,
