@@ -61,6 +61,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.steps
         );
     }
+    if args.seq_len < 2 || args.prompt_len.is_some_and(|p| p == 0 || p >= args.seq_len) {
+        anyhow::bail!(
+            "--seq-len {} needs at least 2 tokens, and --prompt-len (default: half of it) must be between 1 and --seq-len − 1",
+            args.seq_len
+        );
+    }
     if let Some(path) = &args.output {
         super::output::check_writable(path, "--output")?;
     }

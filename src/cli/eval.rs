@@ -90,6 +90,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     {
         bail!("--temperatures: {t} must be a finite number ≥ 0 (0 is greedy)");
     }
+    if args.batch_size == 0 || args.max_new_tokens == 0 {
+        bail!(
+            "--batch-size {} and --max-new-tokens {} must both be 1 or more",
+            args.batch_size,
+            args.max_new_tokens
+        );
+    }
     if !(args.beta > 0.0 && args.beta.is_finite()) {
         bail!("--beta {} must be a positive finite number", args.beta);
     }

@@ -102,8 +102,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             args.temperature
         );
     }
-    if args.batch_size == 0 {
-        bail!("--batch-size 0 generates nothing; give 1 or more");
+    if args.batch_size == 0 || args.max_new_tokens == 0 {
+        bail!(
+            "--batch-size {} and --max-new-tokens {} must both be 1 or more",
+            args.batch_size,
+            args.max_new_tokens
+        );
     }
     if let Some(path) = &args.output {
         super::output::check_writable(path, "--output")?;

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ganpo::config::train::TrainConfig;
+use ganpo::data::{diagnose, read_records};
 use ganpo::train::checkpoint_dir::remove_stale_temporaries;
 use ganpo::train::metrics::MetricsLog;
+use ganpo::train::position_limits::position_limits;
 use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
 use ganpo::train::run_lock::RunLock;
 use ganpo::train::trainer::Trainer;
@@ -46,8 +48,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(dir) => Trainer::resume(config.clone(), dir, 1)
             .with_context(|| format!("resuming from {}", dir.display()))?,
     };
+    // The dataset doctor's report (as `ganpo check-data` prints it), then the data as trained on.
+    let records = read_records(&config.data.train_file)?;
+    let report = diagnose(
+        &config.data.train_file.display().to_string(),
+        records,
+        &trainer.tokenizer,
+        &config.data.data_config(),
+        &position_limits(&trainer),
+    );
+    eprint!("{report}");
     let (train, eval) = load_datasets(&config, &trainer)?;
-    eprintln!("{}", train.summary);
     let total = total_steps(&config, train.pairs.len());
     trainer.set_total_steps(total);
     let t = &config.training;

@@ -17,6 +17,12 @@ pub enum WarningKind {
     BlankCompletion,
     /// `chosen` and `rejected` are the same completion.
     IdenticalCompletions,
+    /// The same prompt, chosen and rejected as an earlier record (`ganpo check-data`).
+    Duplicate,
+    /// The prompt starts with BOS twice (`ganpo check-data`).
+    DoubleBos,
+    /// A kept sequence was cut before its EOS, so it never teaches stopping (`ganpo check-data`).
+    MissingEos,
 }
 
 impl std::fmt::Display for WarningKind {
@@ -30,6 +36,15 @@ impl std::fmt::Display for WarningKind {
             }
             WarningKind::IdenticalCompletions => {
                 "have `chosen` identical to `rejected`: no preference to learn, the loss gradient is zero (remove them)"
+            }
+            WarningKind::Duplicate => {
+                "repeat an earlier record exactly, which weights it twice (remove the copies)"
+            }
+            WarningKind::DoubleBos => {
+                "start with BOS twice (the text or the chat template already writes BOS; remove one)"
+            }
+            WarningKind::MissingEos => {
+                "lose their EOS to the length limits, so they never teach the model to stop (raise data.max_length or max_completion_length)"
             }
         })
     }
