@@ -14,6 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Corrupt Parquet files make the decoder panic; that is reported as an error naming the file.
+    ganpo::decoder_guard::install_quiet_hook();
     // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
     let configured = unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
     let run = configured.map_err(anyhow::Error::from).and_then(|()| {

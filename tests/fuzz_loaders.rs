@@ -309,3 +309,79 @@ fn model_directories_load_or_name_the_path() {
         }
     }
 }
+
+/// One random byte-level edit of `bytes`: overwrite a few bytes (biased to the headers at both
+/// ends, where lengths and offsets live), or cut the file.
+fn mutate_bytes(bytes: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    if rng.random_bool(0.2) {
+        b.truncate(rng.random_range(0..b.len()));
+        return b;
+    }
+    for _ in 0..rng.random_range(1..5) {
+        let n = b.len();
+        let i = match rng.random_range(0..3) {
+            0 => rng.random_range(0..n.min(512)),
+            1 => n - 1 - rng.random_range(0..n.min(512)),
+            _ => rng.random_range(0..n),
+        };
+        b[i] = if rng.random_bool(0.5) {
+            rng.random()
+        } else {
+            0xff
+        };
+    }
+    b
+}
+
+#[test]
+fn parquet_files_load_or_name_the_file() {
+    let tok = ganpo::tokenize::Tokenizer::from_hf_dir(&fixture("models/llama")).unwrap();
+    let seeds: Vec<Vec<u8>> = ["plain.parquet", "chat.parquet", "ultrafeedback.parquet"]
+        .iter()
+        .map(|f| std::fs::read(fixture("data").join(f)).unwrap())
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fuzz.parquet");
+    let mut rng = rng(4);
+    for i in 0..iters() {
+        let bytes = mutate_bytes(&seeds[i % seeds.len()], &mut rng);
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = no_panic("loading parquet", &format!("iteration {i}"), || {
+            PreferenceDataset::load(&path, &tok, &DataConfig::default())
+        });
+        if let Err(e) = loaded {
+            let e = e.to_string();
+            assert!(e.contains("fuzz.parquet"), "error without the file: {e}");
+        }
+    }
+}
+
+#[test]
+fn gguf_files_load_or_name_the_file() {
+    use ganpo::model::{Trainability, load_model};
+
+    let seeds: Vec<Vec<u8>> = ["llama_q8_0.gguf", "llama_f32.gguf"]
+        .iter()
+        .map(|f| std::fs::read(fixture("gguf").join(f)).unwrap())
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fuzz.gguf");
+    let mut rng = rng(5);
+    for i in 0..iters() {
+        let bytes = mutate_bytes(&seeds[i % seeds.len()], &mut rng);
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = no_panic("loading gguf", &format!("iteration {i}"), || {
+            load_model(
+                &path,
+                Trainability::Frozen,
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )
+        });
+        if let Err(e) = loaded {
+            let e = e.to_string();
+            assert!(e.contains("fuzz.gguf"), "error without the file: {e}");
+        }
+    }
+}
