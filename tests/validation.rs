@@ -91,11 +91,17 @@ fn huge_batch_products_are_refused_instead_of_wrapping() {
 
 #[test]
 fn empty_output_dir_and_negative_mix_weights_are_refused() {
-    let e = err("", &["training.output_dir="]);
-    assert!(
-        e.contains("training.output_dir") && e.contains("--set"),
-        "{e}"
-    );
+    for key in [
+        "training.output_dir",
+        "model.path",
+        "model.reference",
+        "data.eval_file",
+        "ganpo.init_from",
+    ] {
+        let set = format!("{key}=");
+        let e = err("", &[&set]);
+        assert!(e.contains(key) && e.contains("--set"), "{e}");
+    }
     let e = err(
         "[[loss.mix]]\nweight = -1.0\nobjective = { type = \"sigmoid\" }\n",
         &[],
@@ -118,6 +124,13 @@ fn type_errors_name_the_key_and_the_line_or_the_set() {
     );
     let e = err("", &["training.seed=-1"]);
     assert!(e.contains("--set training.seed=-1"), "{e}");
+    // An unknown key names the --set that introduced it, not the file.
+    for set in ["foo.bar=1", "training.learning_rat=1"] {
+        let e = err("", &[set]);
+        assert!(e.starts_with(&format!("config error: --set {set}")), "{e}");
+    }
+    let e = err("[trainin]\n", &["training.seed=1"]);
+    assert!(e.contains("run.toml:7") && e.contains("trainin"), "{e}");
 }
 
 #[test]

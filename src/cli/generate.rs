@@ -135,6 +135,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         // Chat templates spell out BOS themselves; plain prompts get it if the tokenizer adds one.
         encoded.push(tok.encode(&text, !args.chat)?);
     }
+    if let Some(i) = encoded.iter().position(Vec::is_empty) {
+        bail!("prompt {i} encodes to no tokens; give a non-empty prompt");
+    }
     ganpo::generate::check_positions(&loaded.model, &encoded, args.max_new_tokens)?;
     let generator = args
         .generator

@@ -64,15 +64,33 @@ pub(crate) fn describe_toml_error(
         let key = key.as_deref().unwrap_or_default();
         return format!("--set {item}: `{key}`: {message}; {hint}");
     }
-    // Deserializing the file alone gives the span of the bad value (or key) in the text.
+    // Deserializing the file alone gives the span of the bad value (or key) in the text, when
+    // the file alone fails the same way (else an override caused it, or hid another problem).
     let spanned = toml::from_str::<super::train::TrainConfig>(text)
         .err()
+        .filter(|e| e.message() == merged.message())
         .and_then(|e| e.span().map(|s| (line_of(text, s.start), e)));
     match (spanned, key) {
         (Some((line, e)), key) => {
             let key = key.or_else(|| key_path(&e));
             let at = key.map(|k| format!(" `{k}`:")).unwrap_or_default();
             format!("{origin}:{line}:{at} {}; {hint}", plain(e.message()))
+        }
+        (None, key) if !overrides.is_empty() => {
+            // An unknown key names no path; find the override that introduced it.
+            let culprit = overrides.iter().find(|item| {
+                override_key(item)
+                    .split('.')
+                    .any(|segment| message.contains(&format!("`{segment}`")))
+            });
+            let at = key.map(|k| format!(" `{k}`:")).unwrap_or_default();
+            match culprit {
+                Some(item) => format!("--set {item}:{at} {message}; {hint}"),
+                None => format!(
+                    "{origin} with --set {}:{at} {message}; {hint}",
+                    overrides.join(" --set ")
+                ),
+            }
         }
         (None, Some(key)) => format!("{origin}: `{key}`: {message}; {hint}"),
         (None, None) => format!("{origin}: {message}; {hint}"),

@@ -89,6 +89,29 @@ impl TrainConfig {
     /// Every check of [`TrainConfig::validate`], with the failing key kept apart from the message.
     pub(crate) fn check(&self) -> Check {
         let t = &self.training;
+        let optional_paths = [
+            ("model.reference", self.model.reference.as_deref()),
+            ("data.eval_file", self.data.eval_file.as_deref()),
+            (
+                "ganpo.init_from",
+                self.ganpo.as_ref().and_then(|g| g.init_from.as_deref()),
+            ),
+        ];
+        for (key, path) in optional_paths {
+            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(Invalid::new(
+                    key,
+                    format!("{key} is empty; name a path, or leave the key out"),
+                ));
+            }
+        }
+        if self.model.path.as_os_str().is_empty() {
+            return Err(Invalid::new(
+                "model.path",
+                "model.path is empty: set it to a Hugging Face model directory or a GGUF file"
+                    .into(),
+            ));
+        }
         if self.data.train_file.as_os_str().is_empty() {
             return Err(Invalid::new(
                 "data.train_file",
