@@ -172,3 +172,26 @@ fn relative_paths_follow_the_config_file_and_set_paths_the_current_directory() {
     std::fs::write(&saved, cfg.to_toml()).unwrap();
     assert_eq!(TrainConfig::load(&saved, &[]).unwrap(), cfg);
 }
+
+#[test]
+fn missing_inputs_and_a_file_as_output_dir_name_the_key_before_loading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig::from_toml(&good(), &[], "run.toml").unwrap();
+    cfg.check_paths_exist().unwrap();
+    let mut missing = cfg.clone();
+    missing.data.eval_file = Some(tmp.path().join("nope.jsonl"));
+    let e = missing.check_paths_exist().unwrap_err().to_string();
+    assert!(
+        e.contains("data.eval_file") && e.contains("nope.jsonl"),
+        "{e}"
+    );
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let mut out = cfg;
+    out.training.output_dir = file;
+    let e = out.check_paths_exist().unwrap_err().to_string();
+    assert!(
+        e.contains("training.output_dir") && e.contains("not a directory"),
+        "{e}"
+    );
+}

@@ -32,6 +32,7 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let config = TrainConfig::load(&args.config, &args.overrides)?;
+    config.check_paths_exist()?;
     check_output_dir(&config, args.resume.is_some())?;
     // Held until the run ends: a second run on this directory stops here, naming this one's PID.
     let _lock = RunLock::acquire(&config.training.output_dir)?;

@@ -260,3 +260,38 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+impl TrainConfig {
+    /// Checks that every input the config names exists and the output directory is not a file,
+    /// naming the key, before any model or data is loaded.
+    pub fn check_paths_exist(&self) -> crate::Result<()> {
+        let inputs = [
+            ("model.path", Some(self.model.path.as_path())),
+            ("model.reference", self.model.reference.as_deref()),
+            ("data.train_file", Some(self.data.train_file.as_path())),
+            ("data.eval_file", self.data.eval_file.as_deref()),
+            (
+                "ganpo.init_from",
+                self.ganpo.as_ref().and_then(|g| g.init_from.as_deref()),
+            ),
+        ];
+        for (key, path) in inputs {
+            if let Some(path) = path
+                && !path.exists()
+            {
+                return Err(crate::Error::Config(format!(
+                    "{key} = {} does not exist; fix the path (relative paths in a config file are relative to its directory)",
+                    path.display()
+                )));
+            }
+        }
+        let out = &self.training.output_dir;
+        if out.exists() && !out.is_dir() {
+            return Err(crate::Error::Config(format!(
+                "training.output_dir = {} is a file, not a directory; choose a directory",
+                out.display()
+            )));
+        }
+        Ok(())
+    }
+}
