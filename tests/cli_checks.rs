@@ -141,3 +141,58 @@ fn a_model_with_nan_weights_does_not_generate() {
     ]);
     assert!(err.contains("NaN or infinite"), "{err}");
 }
+
+#[test]
+fn data_limits_of_eval_and_render_name_their_flags() {
+    let m = model();
+    let data = fixture("train/eval.jsonl");
+    let d = data.to_str().unwrap();
+    for (args, flag) in [
+        (
+            vec![
+                "eval",
+                "--policy",
+                &m,
+                "--reference",
+                &m,
+                "--data",
+                d,
+                "--max-length",
+                "1",
+            ],
+            "--max-length",
+        ),
+        (
+            vec![
+                "eval",
+                "--policy",
+                &m,
+                "--reference",
+                &m,
+                "--data",
+                d,
+                "--max-prompts",
+                "0",
+            ],
+            "--max-prompts",
+        ),
+        (
+            vec![
+                "render-example",
+                "--model",
+                &m,
+                "--data",
+                d,
+                "--max-length",
+                "0",
+            ],
+            "--max-length",
+        ),
+    ] {
+        let err = fails(&args);
+        assert!(
+            err.contains(flag) && !err.contains("data.max"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -97,6 +97,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.max_new_tokens
         );
     }
+    if args.max_length < 2 || args.max_prompts == Some(0) {
+        bail!(
+            "--max-length must be at least 2 (got {}) and --max-prompts at least 1",
+            args.max_length
+        );
+    }
     if !(args.beta > 0.0 && args.beta.is_finite()) {
         bail!("--beta {} must be a positive finite number", args.beta);
     }
@@ -142,7 +148,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("checked above"),
     };
     if let Some(n) = args.max_prompts {
-        prompts.truncate(n.max(1));
+        prompts.truncate(n);
     }
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
     for (model, path) in [(&policy, &args.policy), (&reference, &args.reference)] {

@@ -69,6 +69,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         max_completion_length: None,
         truncation_mode,
     };
+    if args.max_length < 2 || args.max_prompt_length == 0 {
+        bail!(
+            "--max-length {} must be at least 2 and --max-prompt-length {} at least 1",
+            args.max_length,
+            args.max_prompt_length
+        );
+    }
     config.validate()?;
     let tok = load_tokenizer(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model.display()))?;
