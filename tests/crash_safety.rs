@@ -160,3 +160,22 @@ fn non_finite_weights_stop_the_run_before_any_checkpoint() {
         "no checkpoint, no final model"
     );
 }
+
+#[test]
+fn overwriting_an_output_dir_removes_the_earlier_runs_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    for step in [90, 100] {
+        save_atomically(out, step, 0, |d| write(d, "old")).unwrap();
+    }
+    publish_dir(out, "final", |d| write(d, "old")).unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "{}\n").unwrap();
+    assert_eq!(
+        ganpo::train::checkpoint_dir::remove_previous_run(out).unwrap(),
+        3
+    );
+    assert_eq!(names(out), ["metrics.jsonl"]);
+    // The new run's checkpoints are then the newest ones.
+    save_atomically(out, 10, 1, |d| write(d, "new")).unwrap();
+    assert_eq!(names(out), ["checkpoint-10", "metrics.jsonl"]);
+}

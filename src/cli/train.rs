@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use ganpo::config::train::TrainConfig;
 use ganpo::data::{diagnose, read_records};
-use ganpo::train::checkpoint_dir::remove_stale_temporaries;
+use ganpo::train::checkpoint_dir::{remove_previous_run, remove_stale_temporaries};
 use ganpo::train::metrics::MetricsLog;
 use ganpo::train::position_limits::position_limits;
 use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
@@ -36,6 +36,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_output_dir(&config, args.resume.is_some())?;
     // Held until the run ends: a second run on this directory stops here, naming this one's PID.
     let _lock = RunLock::acquire(&config.training.output_dir)?;
+    if config.training.overwrite_output_dir && args.resume.is_none() {
+        let removed = remove_previous_run(&config.training.output_dir)?;
+        if removed > 0 {
+            eprintln!(
+                "overwrite_output_dir: removed {removed} checkpoint/final director{} of the earlier run",
+                if removed == 1 { "y" } else { "ies" }
+            );
+        }
+    }
     let stale = remove_stale_temporaries(&config.training.output_dir)?;
     if stale > 0 {
         eprintln!(

@@ -141,6 +141,24 @@ pub fn remove_stale_temporaries(output_dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
+/// Removes the checkpoints and final model of an earlier run in `output_dir` (for
+/// `overwrite_output_dir = true`): left in place, a newer-numbered old checkpoint would outrank the
+/// new run's in rotation and in `--resume`. Each is moved aside before deletion. Returns how many.
+pub fn remove_previous_run(output_dir: &Path) -> Result<usize> {
+    let mut dirs: Vec<PathBuf> = list_checkpoints(output_dir)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let final_dir = output_dir.join("final");
+    if final_dir.is_dir() {
+        dirs.push(final_dir);
+    }
+    for dir in &dirs {
+        remove_published(output_dir, dir)?;
+    }
+    Ok(dirs.len())
+}
+
 /// Flushes directory `dir` itself (its entries: renames, creations) to disk.
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
