@@ -105,11 +105,20 @@ fn unwritable_outputs_fail_before_any_work() {
 
 #[test]
 fn bench_with_zero_pairs_names_the_flag() {
-    let err = fails(&["bench", "--shape", "tiny", "--batch-pairs", "0"]);
-    assert!(
-        err.contains("--batch-pairs") && !err.contains("per_device"),
-        "{err}"
-    );
+    for (args, flag) in [
+        (["--batch-pairs", "0"], "--batch-pairs"),
+        (["--batch-pairs", "100000000000"], "--batch-pairs"),
+        (["--seq-len", "1"], "--seq-len"),
+        (["--threads", "0"], "--threads"),
+    ] {
+        let mut all = vec!["bench", "--shape", "tiny"];
+        all.extend(args);
+        let err = fails(&all);
+        assert!(
+            err.contains(flag) && !err.contains("per_device") && !err.contains("data."),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.threads == Some(0) {
+        anyhow::bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
+    }
     if args.batch_pairs == 0 || args.steps == 0 {
         anyhow::bail!(
             "--batch-pairs {} and --steps {} must both be 1 or more",
@@ -64,6 +67,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.seq_len < 2 || args.prompt_len.is_some_and(|p| p == 0 || p >= args.seq_len) {
         anyhow::bail!(
             "--seq-len {} needs at least 2 tokens, and --prompt-len (default: half of it) must be between 1 and --seq-len − 1",
+            args.seq_len
+        );
+    }
+    if args
+        .batch_pairs
+        .checked_mul(args.seq_len)
+        .is_none_or(|tokens| tokens > 1 << 24)
+    {
+        anyhow::bail!(
+            "--batch-pairs {} × --seq-len {} is far beyond one step's memory; use smaller values",
+            args.batch_pairs,
             args.seq_len
         );
     }
