@@ -322,7 +322,7 @@ impl ModelConfig {
             (
                 "max_position_embeddings",
                 raw.max_position_embeddings.unwrap_or(0),
-                1 << 24,
+                1 << 22,
             ),
         ] {
             if value > max {
