@@ -205,3 +205,22 @@ fn data_limits_of_eval_and_render_name_their_flags() {
         );
     }
 }
+
+#[test]
+fn negative_values_are_values_and_are_refused_by_their_flag() {
+    let m = model();
+    let err = fails(&[
+        "eval",
+        "--policy",
+        &m,
+        "--reference",
+        &m,
+        "--prompts",
+        "x",
+        "--temperatures",
+        "-1,0",
+    ]);
+    assert!(err.contains("--temperatures: -1"), "{err}");
+    let err = fails(&["generate", "--model", &m, "--prompt", "w1", "--seed", "-1"]);
+    assert!(err.contains("--seed"), "{err}");
+}

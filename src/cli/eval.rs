@@ -45,7 +45,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = JudgeKind::None)]
     judge: JudgeKind,
     /// Sampling temperatures, comma-separated; one report row each (0 = greedy).
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.7, 1.0, 1.5])]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [0.0, 0.7, 1.0, 1.5])]
     temperatures: Vec<f64>,
     /// Samples per prompt and temperature.
     #[arg(long, default_value_t = 1)]

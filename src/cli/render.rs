@@ -10,6 +10,7 @@ use ganpo::tokenize::Tokenizer;
 
 /// Arguments of `ganpo render-example`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RenderArgs {
     /// A Hugging Face model directory or GGUF file (for its tokenizer and chat template).
     #[arg(long)]
