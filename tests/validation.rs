@@ -113,6 +113,14 @@ fn empty_output_dir_and_negative_mix_weights_are_refused() {
         &[],
     );
     assert!(e.contains("loss.mix") && e.contains("-1"), "{e}");
+    let e = err(
+        "[loss]\nrpo_alpha = -1.0\n[loss.objective]\ntype = \"sigmoid\"\n",
+        &[],
+    );
+    assert!(
+        e.contains("loss.rpo_alpha") && e.contains("run.toml"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -129,10 +129,10 @@ impl LossConfig {
             ));
         }
         if let Some(alpha) = self.rpo_alpha
-            && !alpha.is_finite()
+            && !(alpha.is_finite() && alpha >= 0.0)
         {
             return Err(Error::Config(format!(
-                "[loss] rpo_alpha must be finite, got {alpha}"
+                "loss.rpo_alpha must be a finite number ≥ 0 (a negative weight would push the chosen completions' likelihood down), got {alpha}; the RPO paper uses 1.0"
             )));
         }
         if let Some(alpha) = self.ld_alpha {
