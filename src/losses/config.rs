@@ -120,6 +120,11 @@ impl LossConfig {
             }
             objective.validate()?;
         }
+        if components.iter().all(|(w, _)| *w == 0.0) {
+            return Err(Error::Config(
+                "loss.mix: every weight is 0, so nothing would be trained; give at least one component a positive weight".into(),
+            ));
+        }
         let count =
             |pred: fn(&Objective) -> bool| components.iter().filter(|(_, o)| pred(o)).count();
         if count(|o| matches!(o, Objective::BcoPair(_))) > 1 {
