@@ -121,6 +121,14 @@ fn empty_output_dir_and_negative_mix_weights_are_refused() {
         e.contains("loss.rpo_alpha") && e.contains("run.toml"),
         "{e}"
     );
+    let e = err(
+        "[[loss.mix]]\nweight = 0.0\nobjective = { type = \"sigmoid\" }\n",
+        &[],
+    );
+    assert!(
+        e.contains("loss.mix") && e.contains("every weight is 0"),
+        "{e}"
+    );
 }
 
 #[test]
