@@ -44,6 +44,7 @@ fn every_optimizer_and_loop_value_is_validated_naming_its_key() {
         ("training.warmup_ratio", "1.0"),
         ("training.max_steps", "0"),
         ("training.per_device_eval_batch_size", "0"),
+        ("training.eval_steps", "5"),
         ("ganpo.disc_learning_rate", "0.0"),
         ("ganpo.disc_learning_rate", "-1e-6"),
         ("ganpo.disc_weight_decay", "-0.01"),

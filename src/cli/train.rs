@@ -71,6 +71,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (train, eval) = load_datasets(&config, &trainer)?;
     let total = total_steps(&config, train.pairs.len());
     trainer.set_total_steps(total);
+    if config.training.warmup_steps >= total {
+        eprintln!(
+            "warning: training.warmup_steps = {} ≥ the run's {total} steps: the learning rate never reaches training.learning_rate",
+            config.training.warmup_steps
+        );
+    }
     let t = &config.training;
     std::fs::create_dir_all(&t.output_dir)
         .with_context(|| format!("creating {}", t.output_dir.display()))?;

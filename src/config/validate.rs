@@ -191,6 +191,15 @@ impl TrainConfig {
                     .into(),
             ));
         }
+        if t.eval_steps > 0 && self.data.eval_file.is_none() {
+            return Err(Invalid::new(
+                "training.eval_steps",
+                format!(
+                    "training.eval_steps = {} asks for evaluation but data.eval_file is not set; set data.eval_file, or remove eval_steps",
+                    t.eval_steps
+                ),
+            ));
+        }
         check_adamw("optimizer", &self.optimizer)?;
         if let Some(g) = &self.ganpo {
             self.check_ganpo(g)?;
