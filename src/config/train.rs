@@ -262,6 +262,15 @@ impl TrainConfig {
         Self::parse(&text, overrides, &path.display().to_string(), Some(dir))
     }
 
+    /// Reads the resolved config saved with a checkpoint. Its paths are absolute; one saved by an
+    /// earlier version may hold paths relative to the directory that run started in, which are
+    /// taken against the current directory (not the checkpoint's).
+    pub fn load_saved(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        Self::parse(&text, &[], &path.display().to_string(), Some(Path::new("")))
+    }
+
     fn parse(text: &str, overrides: &[String], origin: &str, base: Option<&Path>) -> Result<Self> {
         let mut doc: toml::Table = toml::from_str(text)
             .map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;

@@ -152,7 +152,7 @@ impl Trainer {
         let state: TrainerState = serde_json::from_value(version)
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", state_path.display())))?;
         let saved_path = dir.join("config.toml");
-        let saved = TrainConfig::load(&saved_path, &[])?;
+        let saved = TrainConfig::load_saved(&saved_path)?;
         check_same_run(&saved, &config)?;
         let device = super::trainer::parse_device(&config.model.device)?;
         let policy = load_model(
