@@ -150,7 +150,7 @@ impl TrainConfig {
             return Err(Invalid::new(
                 "training.per_device_train_batch_size",
                 format!(
-                    "training.per_device_train_batch_size ({}) × training.gradient_accumulation_steps ({}) pairs per optimizer step is absurdly large; use realistic batch sizes",
+                    "training.per_device_train_batch_size ({}) × training.gradient_accumulation_steps ({}) pairs per optimizer step is beyond any machine (or overflows); use realistic batch sizes",
                     t.per_device_train_batch_size, t.gradient_accumulation_steps
                 ),
             ));
