@@ -12,6 +12,7 @@ use super::config::DataConfig;
 use super::dataset::{Prepared, prepare};
 use super::record::Record;
 use super::summary::DroppedExample;
+use super::template_check::template_warnings;
 use super::warnings::{DataWarning, WarningKind, record_warnings};
 use crate::tokenize::Tokenizer;
 
@@ -131,7 +132,7 @@ fn check(
     let mut out = Checked {
         error: None,
         dropped: None,
-        warnings: record_warnings(&record),
+        warnings: [record_warnings(&record), template_warnings(&record, tok)].concat(),
         lengths: None,
         truncated: 0,
     };

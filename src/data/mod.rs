@@ -32,6 +32,7 @@ mod parquet;
 mod prompt;
 mod record;
 mod summary;
+mod template_check;
 mod tokenize_row;
 mod warnings;
 

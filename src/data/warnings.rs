@@ -23,6 +23,8 @@ pub enum WarningKind {
     DoubleBos,
     /// A kept sequence was cut before its EOS, so it never teaches stopping (`ganpo check-data`).
     MissingEos,
+    /// The chat template renders the conversation unexpectedly (`ganpo check-data`).
+    ChatTemplate,
 }
 
 impl std::fmt::Display for WarningKind {
@@ -42,6 +44,9 @@ impl std::fmt::Display for WarningKind {
             }
             WarningKind::DoubleBos => {
                 "start with BOS twice (the text or the chat template already writes BOS; remove one)"
+            }
+            WarningKind::ChatTemplate => {
+                "render unexpectedly with the chat template (check `ganpo render-example` on them)"
             }
             WarningKind::MissingEos => {
                 "lose their EOS to the length limits, so they never teach the model to stop (raise data.max_length or max_completion_length)"
