@@ -26,6 +26,7 @@ mod conversation;
 mod dataset;
 mod doctor;
 mod doctor_report;
+mod json_keys;
 mod jsonl;
 mod pair;
 mod parquet;
