@@ -92,7 +92,7 @@ impl MetricsHistory {
                 };
                 match (key.as_str(), number) {
                     ("step", _) => {}
-                    ("epoch", e) => epoch = e,
+                    (_, Some(v)) if key == "epoch" => epoch = Some(v),
                     (_, Some(v)) => {
                         metrics.insert(key, v);
                     }
