@@ -43,6 +43,10 @@ pub enum Error {
     #[error("training stopped: {0}")]
     Training(String),
 
+    /// Non-finite numbers where finite ones are needed (e.g. a model whose weights hold NaN).
+    #[error("non-finite values: {0}")]
+    Numeric(String),
+
     /// An I/O failure, with the path or action that failed.
     #[error("{context}: {source}")]
     Io {

@@ -28,6 +28,7 @@ pub mod bench;
 pub mod config;
 pub mod cpu;
 pub mod data;
+pub mod decoder_guard;
 pub mod demo;
 pub mod error;
 pub mod eval;

@@ -14,6 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Corrupt Parquet files make the decoder panic; that is reported as an error naming the file.
+    ganpo::decoder_guard::install_quiet_hook();
     // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
     let configured = unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
     let run = configured.map_err(anyhow::Error::from).and_then(|()| {
@@ -23,8 +25,25 @@ fn main() -> ExitCode {
     match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping a cause whose text the message already ends
+/// with (library errors such as `Error::Io` print their source themselves).
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

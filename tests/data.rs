@@ -12,6 +12,8 @@ mod batch;
 mod errors;
 #[path = "data/truncation.rs"]
 mod truncation;
+#[path = "data/warnings.rs"]
+mod warnings;
 
 use std::path::{Path, PathBuf};
 

@@ -58,9 +58,9 @@ fn settings(temperatures: &[f64], samples: usize) -> EvalSettings {
 
 /// Trains examples/ganpo_tiny.toml (DPO + GANPO, 24 steps) into `out` and returns the final model.
 fn train_tiny(out: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string("examples/ganpo_tiny.toml").unwrap();
     let overrides = [format!("training.output_dir=\"{}\"", out.display())];
-    let cfg = TrainConfig::from_toml(&text, &overrides, "ganpo_tiny.toml").unwrap();
+    // Its paths are relative to examples/, as every config file's are.
+    let cfg = TrainConfig::load(Path::new("examples/ganpo_tiny.toml"), &overrides).unwrap();
     let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
     let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
     trainer.set_total_steps(total_steps(&cfg, train.pairs.len()));

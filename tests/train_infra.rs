@@ -101,3 +101,34 @@ fn metrics_log_writes_config_header_then_steps() {
     assert_eq!(lines[1]["loss"], 1.5);
     assert_eq!(lines[1]["grad_norm"], "NaN");
 }
+
+#[test]
+fn metrics_log_restarts_fresh_and_drops_steps_after_a_resumed_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("metrics.jsonl");
+    let steps = |path: &std::path::Path| -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64())
+            .collect()
+    };
+    let mut log = MetricsLog::open(&path, &serde_json::json!({}), None).unwrap();
+    for step in 1..=5 {
+        log.log(step, 0.0, &[("loss".to_string(), 1.0)].into())
+            .unwrap();
+    }
+    drop(log);
+    // Resumed from checkpoint 3: steps 4 and 5 are trained again, and logged once.
+    let mut log = MetricsLog::open(&path, &serde_json::json!({}), Some(3)).unwrap();
+    log.log(4, 0.0, &[("loss".to_string(), 2.0)].into())
+        .unwrap();
+    drop(log);
+    assert_eq!(steps(&path), vec![1, 2, 3, 4]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"resumed_from_step\":3"), "{text}");
+    // A fresh run (overwrite_output_dir) starts the log over.
+    drop(MetricsLog::open(&path, &serde_json::json!({}), None).unwrap());
+    assert_eq!(steps(&path), Vec::<u64>::new());
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+}

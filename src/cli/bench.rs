@@ -7,6 +7,7 @@ use ganpo::bench::{BenchConfig, BenchMode, BenchShape, ModelSource, run_bench};
 
 /// Arguments of `ganpo bench`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// A Hugging Face model directory or GGUF file (default: random weights of `--shape`).
     #[arg(long, conflicts_with = "shape")]
@@ -53,6 +54,36 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.threads == Some(0) {
+        anyhow::bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
+    }
+    if args.batch_pairs == 0 || args.steps == 0 {
+        anyhow::bail!(
+            "--batch-pairs {} and --steps {} must both be 1 or more",
+            args.batch_pairs,
+            args.steps
+        );
+    }
+    if args.seq_len < 2 || args.prompt_len.is_some_and(|p| p == 0 || p >= args.seq_len) {
+        anyhow::bail!(
+            "--seq-len {} needs at least 2 tokens, and --prompt-len (default: half of it) must be between 1 and --seq-len − 1",
+            args.seq_len
+        );
+    }
+    if args
+        .batch_pairs
+        .checked_mul(args.seq_len)
+        .is_none_or(|tokens| tokens > 1 << 24)
+    {
+        anyhow::bail!(
+            "--batch-pairs {} × --seq-len {} is far beyond one step's memory; use smaller values",
+            args.batch_pairs,
+            args.seq_len
+        );
+    }
+    if let Some(path) = &args.output {
+        super::output::check_writable(path, "--output")?;
+    }
     let model = match args.model {
         Some(path) => ModelSource::Path(path),
         None => ModelSource::Random(args.shape.parse::<BenchShape>()?),

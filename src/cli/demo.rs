@@ -7,6 +7,7 @@ use ganpo::demo::run::{DemoConfig, run_demo};
 
 /// Arguments of `ganpo demo`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// The small configuration used by CI's smoke test: about 15 s on a 2-core CPU (release
     /// build); too small for its verdicts to say anything (the default run takes about 2.5 min).

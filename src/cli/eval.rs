@@ -26,6 +26,7 @@ pub enum JudgeKind {
 
 /// Arguments of `ganpo eval`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// The trained policy (Hugging Face directory or GGUF file).
     #[arg(long)]
@@ -44,7 +45,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = JudgeKind::None)]
     judge: JudgeKind,
     /// Sampling temperatures, comma-separated; one report row each (0 = greedy).
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.7, 1.0, 1.5])]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [0.0, 0.7, 1.0, 1.5])]
     temperatures: Vec<f64>,
     /// Samples per prompt and temperature.
     #[arg(long, default_value_t = 1)]
@@ -82,12 +83,49 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.temperatures.is_empty() || args.samples == 0 {
         bail!("give at least one --temperatures value and --samples ≥ 1");
     }
+    if let Some(t) = args
+        .temperatures
+        .iter()
+        .find(|t| !(**t >= 0.0 && t.is_finite()))
+    {
+        bail!("--temperatures: {t} must be a finite number ≥ 0 (0 is greedy)");
+    }
+    if args.batch_size == 0 || args.max_new_tokens == 0 {
+        bail!(
+            "--batch-size {} and --max-new-tokens {} must both be 1 or more",
+            args.batch_size,
+            args.max_new_tokens
+        );
+    }
+    if args.max_length < 2 || args.max_prompts == Some(0) {
+        bail!(
+            "--max-length must be at least 2 (got {}) and --max-prompts at least 1",
+            args.max_length
+        );
+    }
+    if !(args.beta > 0.0 && args.beta.is_finite()) {
+        bail!("--beta {} must be a positive finite number", args.beta);
+    }
+    if let Some(path) = &args.output {
+        super::output::check_writable(path, "--output")?;
+    }
     let device = parse_device(&args.device)?;
     let load = |path: &PathBuf| {
         load_model(path, Trainability::Frozen, DType::F32, &device)
             .with_context(|| format!("loading {}", path.display()))
     };
     let (policy, reference) = (load(&args.policy)?, load(&args.reference)?);
+    let (pv, rv) = (
+        policy.model.config().vocab_size,
+        reference.model.config().vocab_size,
+    );
+    if pv != rv {
+        bail!(
+            "--reference {} has a vocabulary of {rv} tokens but --policy {} has {pv}; compare models that share a tokenizer",
+            args.reference.display(),
+            args.policy.display()
+        );
+    }
     let tok = &policy.tokenizer;
     let data = match &args.data {
         None => None,
@@ -98,7 +136,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             };
             let ds = PreferenceDataset::load(path, tok, &config)
                 .with_context(|| format!("loading {}", path.display()))?;
-            if !ds.summary.dropped.is_empty() {
+            if !ds.summary.dropped.is_empty() || !ds.summary.warnings.is_empty() {
                 eprintln!("{}: {}", path.display(), ds.summary);
             }
             Some(ds)
@@ -110,7 +148,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("checked above"),
     };
     if let Some(n) = args.max_prompts {
-        prompts.truncate(n.max(1));
+        prompts.truncate(n);
+    }
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
+    for (model, path) in [(&policy, &args.policy), (&reference, &args.reference)] {
+        ganpo::generate::check_positions(&model.model, &ids, args.max_new_tokens)
+            .with_context(|| format!("sampling from {}", path.display()))?;
     }
     let judge: Option<Box<dyn Judge>> = match args.judge {
         JudgeKind::Structured => Some(Box::new(StructuredTaskJudge)),

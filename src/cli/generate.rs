@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 /// Arguments of `ganpo generate`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     /// A Hugging Face model directory, a GGUF file, or a training checkpoint directory.
     #[arg(long)]
@@ -89,6 +90,28 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         (None, Some(path)) => read_prompts(path)?,
         _ => bail!("give --prompt TEXT or --prompts FILE.jsonl"),
     };
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        bail!(
+            "--top-p {} is outside (0, 1]; 1 turns nucleus filtering off",
+            args.top_p
+        );
+    }
+    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
+        bail!(
+            "--temperature {} must be a finite number ≥ 0 (0 is greedy)",
+            args.temperature
+        );
+    }
+    if args.batch_size == 0 || args.max_new_tokens == 0 {
+        bail!(
+            "--batch-size {} and --max-new-tokens {} must both be 1 or more",
+            args.batch_size,
+            args.max_new_tokens
+        );
+    }
+    if let Some(path) = &args.output {
+        super::output::check_writable(path, "--output")?;
+    }
     let loaded = load_model(&args.model, Trainability::Frozen, DType::F32, &Device::Cpu)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let config = GenerationConfig {
@@ -112,6 +135,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         // Chat templates spell out BOS themselves; plain prompts get it if the tokenizer adds one.
         encoded.push(tok.encode(&text, !args.chat)?);
     }
+    if let Some(i) = encoded.iter().position(Vec::is_empty) {
+        bail!("prompt {i} encodes to no tokens; give a non-empty prompt");
+    }
+    ganpo::generate::check_positions(&loaded.model, &encoded, args.max_new_tokens)?;
     let generator = args
         .generator
         .clone()

@@ -1,10 +1,12 @@
 //! Command-line arguments and dispatch to one function per subcommand.
 
 mod bench;
+mod check_data;
 mod demo;
 mod eval;
 mod generate;
 mod inspect;
+mod output;
 mod plot;
 mod render;
 mod train;
@@ -35,6 +37,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Train a policy with a preference loss (and optionally GANPO) from a TOML config.
     Train(train::TrainArgs),
+    /// Check a preference dataset as training would use it: errors, drops, cuts, implicit prompts,
+    /// blank/identical/duplicate pairs, BOS/EOS problems, lengths and the chosen-longer fraction.
+    CheckData(check_data::CheckDataArgs),
     /// Show one preference record as the trainer sees it: rendered text, token ids, loss mask.
     RenderExample(render::RenderArgs),
     /// Generate continuations for a prompt or a JSONL file of prompts.
@@ -66,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::RenderExample(args) => render::run(args),
+        Command::CheckData(args) => check_data::run(args),
         Command::Train(args) => train::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Plot(args) => plot::run(args),

@@ -10,6 +10,7 @@ use ganpo::tokenize::Tokenizer;
 
 /// Arguments of `ganpo render-example`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RenderArgs {
     /// A Hugging Face model directory or GGUF file (for its tokenizer and chat template).
     #[arg(long)]
@@ -69,6 +70,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         max_completion_length: None,
         truncation_mode,
     };
+    if args.max_length < 2 || args.max_prompt_length == 0 {
+        bail!(
+            "--max-length {} must be at least 2 and --max-prompt-length {} at least 1",
+            args.max_length,
+            args.max_prompt_length
+        );
+    }
     config.validate()?;
     let tok = load_tokenizer(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model.display()))?;

@@ -7,8 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ganpo::config::train::TrainConfig;
+use ganpo::data::{diagnose, read_records};
+use ganpo::train::checkpoint_dir::{remove_previous_run, remove_stale_temporaries};
 use ganpo::train::metrics::MetricsLog;
+use ganpo::train::position_limits::position_limits;
 use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
+use ganpo::train::run_lock::RunLock;
 use ganpo::train::trainer::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -28,17 +32,51 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let config = TrainConfig::load(&args.config, &args.overrides)?;
+    config.check_paths_exist()?;
     check_output_dir(&config, args.resume.is_some())?;
+    // Held until the run ends: a second run on this directory stops here, naming this one's PID.
+    let _lock = RunLock::acquire(&config.training.output_dir)?;
+    if config.training.overwrite_output_dir && args.resume.is_none() {
+        let removed = remove_previous_run(&config.training.output_dir)?;
+        if removed > 0 {
+            eprintln!(
+                "overwrite_output_dir: removed {removed} checkpoint/final director{} of the earlier run",
+                if removed == 1 { "y" } else { "ies" }
+            );
+        }
+    }
+    let stale = remove_stale_temporaries(&config.training.output_dir)?;
+    if stale > 0 {
+        eprintln!(
+            "removed {stale} incomplete temporary director{} left by an interrupted run",
+            if stale == 1 { "y" } else { "ies" }
+        );
+    }
     // Sizing the schedule needs the dataset, which needs the tokenizer, so the schedule is sized below.
     let mut trainer = match &args.resume {
         None => Trainer::new(config.clone(), 1)?,
         Some(dir) => Trainer::resume(config.clone(), dir, 1)
             .with_context(|| format!("resuming from {}", dir.display()))?,
     };
+    // The dataset doctor's report (as `ganpo check-data` prints it), then the data as trained on.
+    let records = read_records(&config.data.train_file)?;
+    let report = diagnose(
+        &config.data.train_file.display().to_string(),
+        records,
+        &trainer.tokenizer,
+        &config.data.data_config(),
+        &position_limits(&trainer),
+    );
+    eprint!("{report}");
     let (train, eval) = load_datasets(&config, &trainer)?;
-    eprintln!("{}", train.summary);
     let total = total_steps(&config, train.pairs.len());
     trainer.set_total_steps(total);
+    if config.training.warmup_steps >= total {
+        eprintln!(
+            "warning: training.warmup_steps = {} ≥ the run's {total} steps: the learning rate never reaches training.learning_rate",
+            config.training.warmup_steps
+        );
+    }
     let t = &config.training;
     std::fs::create_dir_all(&t.output_dir)
         .with_context(|| format!("creating {}", t.output_dir.display()))?;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::overrides::apply_overrides;
+use super::paths::resolve_paths;
+use super::source::{describe_toml_error, override_for};
 use crate::data::{DataConfig, TruncationMode};
 use crate::ganpo::DiscriminatorConfig;
 use crate::losses::LossConfig;
@@ -245,23 +247,52 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Parses TOML text, applies `--set` overrides, and validates. `origin` names the file in errors.
+    /// Parses TOML text, applies `--set` overrides, and validates. `origin` names the file in
+    /// errors. Paths are kept as written (see [`TrainConfig::load`] for the relative-path rule).
     pub fn from_toml(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
-        let mut doc: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;
-        apply_overrides(&mut doc, overrides)?;
-        let config: TrainConfig = toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
-        config.validate()?;
-        Ok(config)
+        Self::parse(text, overrides, origin, None)
     }
 
-    /// Reads `path` and resolves relative data/model paths against the file's directory.
+    /// Reads `path`, resolves the relative paths it holds against the file's directory and those
+    /// set by `--set` against the current directory (see [`super::paths`]), then validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
-        Self::from_toml(&text, overrides, &path.display().to_string())
+        let dir = path.parent().unwrap_or(Path::new(""));
+        Self::parse(&text, overrides, &path.display().to_string(), Some(dir))
+    }
+
+    /// Reads the resolved config saved with a checkpoint. Its paths are absolute; one saved by an
+    /// earlier version may hold paths relative to the directory that run started in, which are
+    /// taken against the current directory (not the checkpoint's).
+    pub fn load_saved(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        Self::parse(&text, &[], &path.display().to_string(), Some(Path::new("")))
+    }
+
+    fn parse(text: &str, overrides: &[String], origin: &str, base: Option<&Path>) -> Result<Self> {
+        let mut doc: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{origin}: invalid TOML: {e}")))?;
+        if let Some(dir) = base {
+            resolve_paths(&mut doc, dir, |_| true);
+        }
+        apply_overrides(&mut doc, overrides)?;
+        if base.is_some() {
+            resolve_paths(&mut doc, Path::new(""), |k| {
+                override_for(k, overrides).is_some()
+            });
+        }
+        let config: TrainConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e| Error::Config(describe_toml_error(&e, text, overrides, origin)))?;
+        config.check().map_err(|invalid| {
+            Error::Config(match override_for(&invalid.key, overrides) {
+                Some(item) => format!("--set {item}: {}", invalid.message),
+                None => format!("{origin}: {}", invalid.message),
+            })
+        })?;
+        Ok(config)
     }
 
     /// The resolved config as TOML (saved with every checkpoint and at the top of the metrics log).
@@ -269,63 +300,10 @@ impl TrainConfig {
         toml::to_string_pretty(self).expect("the config serializes")
     }
 
-    /// Checks every value once.
+    /// Checks every value once (see `config/validate.rs`); the message names the key.
     pub fn validate(&self) -> Result<()> {
-        let t = &self.training;
-        let bad = |m: String| Err(Error::Config(m));
-        if self.data.train_file.as_os_str().is_empty() {
-            return bad("[data] train_file is required".into());
-        }
-        self.data.data_config().validate()?;
-        self.loss.resolve()?;
-        if t.per_device_train_batch_size == 0 || t.gradient_accumulation_steps == 0 {
-            return bad("[training] per_device_train_batch_size and gradient_accumulation_steps must be ≥ 1".into());
-        }
-        if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
-            return bad(format!(
-                "[training] learning_rate must be positive, got {}",
-                t.learning_rate
-            ));
-        }
-        if !(0.0..1.0).contains(&t.warmup_ratio) {
-            return bad(format!(
-                "[training] warmup_ratio must be in [0, 1), got {}",
-                t.warmup_ratio
-            ));
-        }
-        if t.max_grad_norm < 0.0 || t.num_train_epochs == 0 && t.max_steps.is_none() {
-            return bad(
-                "[training] max_grad_norm must be ≥ 0 and num_train_epochs ≥ 1 (or set max_steps)"
-                    .into(),
-            );
-        }
-        if let Some(g) = &self.ganpo {
-            g.discriminator.validate()?;
-            if !(g.lambda >= 0.0 && g.lambda.is_finite())
-                || g.disc_steps == 0
-                || !(0.0..1.0).contains(&g.momentum)
-            {
-                return bad(
-                    "[ganpo] needs lambda ≥ 0, disc_steps ≥ 1 and momentum in [0, 1)".into(),
-                );
-            }
-            if g.compat == Compat::Authors && g.pooling != Pooling::Unmasked {
-                return bad("[ganpo] compat = \"authors\" pools unmasked; set pooling = \"unmasked\" too (or drop compat)".into());
-            }
-            if g.compat == Compat::Authors && g.disc_steps != 1 {
-                return bad(format!(
-                    "[ganpo] disc_steps = {} has no meaning with compat = \"authors\" (their discriminators step once per gated update); remove disc_steps or drop compat",
-                    g.disc_steps
-                ));
-            }
-        }
-        if !(self.model.device == "cpu" || self.model.device.starts_with("cuda")) {
-            return bad(format!(
-                "[model] device must be `cpu` or `cuda:N`, got `{}`",
-                self.model.device
-            ));
-        }
-        Ok(())
+        self.check()
+            .map_err(|invalid| Error::Config(invalid.message))
     }
 
     /// The discriminator learning rate (default: policy lr / 2).

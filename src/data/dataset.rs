@@ -10,6 +10,7 @@ use super::pair::{DropReason, TokenizedPair, concatenate, exceeds_max_length};
 use super::record::{Record, read_records};
 use super::summary::{DataSummary, DroppedExample};
 use super::tokenize_row::{TokenizedRow, tokenize_row};
+use super::warnings::{DataWarning, record_warnings};
 use crate::tokenize::Tokenizer;
 use crate::{Error, Result};
 
@@ -73,6 +74,7 @@ impl PreferenceDataset {
         }
         let count = records.len();
         let locations: Vec<String> = records.iter().map(|r| r.location.clone()).collect();
+        let warnings: Vec<DataWarning> = records.par_iter().flat_map(record_warnings).collect();
         // Every record is prepared, so that the error reported is the first in file order.
         let prepared: Vec<Result<Prepared>> = records
             .into_par_iter()
@@ -81,6 +83,7 @@ impl PreferenceDataset {
         let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_>>()?;
         let mut summary = DataSummary {
             records: count,
+            warnings,
             ..DataSummary::default()
         };
         let mut pairs = Vec::with_capacity(count);

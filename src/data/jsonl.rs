@@ -64,6 +64,14 @@ pub(super) fn parse_line(line: &str, location: String) -> Result<Record> {
             ),
         )
     })?;
+    if let Some(key) = super::json_keys::repeated_key(line) {
+        return Err(Error::data(
+            &location,
+            format!(
+                "the key `{key}` appears twice in this record (JSON keeps only the last); remove one"
+            ),
+        ));
+    }
     let Value::Object(object) = value else {
         return Err(Error::data(
             &location,

@@ -18,8 +18,18 @@ use crate::{Error, Result};
 
 const COLUMN_TYPES: &str = "`string` or `list<struct<role: string, content: string>>`";
 
-/// Reads every record of a Parquet file.
+/// Reads every record of a Parquet file. The Arrow/Parquet decoders panic on some corrupt files;
+/// that becomes an error naming the file (see [`crate::decoder_guard`]).
 pub fn read_parquet(path: &Path) -> Result<Vec<Record>> {
+    crate::decoder_guard::guard(|| read_unguarded(path)).unwrap_or_else(|failure| {
+        Err(Error::data(
+            path.display().to_string(),
+            format!("the Parquet file is corrupt (its decoder failed: {failure}); export it again"),
+        ))
+    })
+}
+
+fn read_unguarded(path: &Path) -> Result<Vec<Record>> {
     let name = path.display().to_string();
     let file =
         std::fs::File::open(path).map_err(|e| Error::io(format!("opening data file {name}"), e))?;

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::pair::DropReason;
+use super::warnings::{DataWarning, WarningKind};
 
 /// A pair that was not kept, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,12 +29,19 @@ pub struct DataSummary {
     pub completion_truncated: usize,
     /// Examples with a `prompt + completion` sequence that `max_length` shortened.
     pub length_truncated: usize,
+    /// Records that are used but look wrong (implicit prompt, blank or identical completions).
+    pub warnings: Vec<DataWarning>,
 }
 
 impl DataSummary {
     /// How many pairs were dropped for `reason`.
     pub fn dropped_for(&self, reason: DropReason) -> usize {
         self.dropped.iter().filter(|d| d.reason == reason).count()
+    }
+
+    /// How many records were flagged with `kind`.
+    pub fn warned_for(&self, kind: WarningKind) -> usize {
+        self.warnings.iter().filter(|w| w.kind == kind).count()
     }
 }
 
@@ -70,6 +78,32 @@ impl std::fmt::Display for DataSummary {
                 "\n  dropped {} because {reason}: {}{more}",
                 at.len(),
                 at[..at.len().min(SHOWN)].join(", ")
+            )?;
+        }
+        let mut kinds: Vec<WarningKind> = self.warnings.iter().map(|w| w.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        for kind in kinds {
+            const SHOWN: usize = 3;
+            let of_kind: Vec<&DataWarning> =
+                self.warnings.iter().filter(|w| w.kind == kind).collect();
+            let at: Vec<String> = of_kind
+                .iter()
+                .take(SHOWN)
+                .map(|w| match w.detail.as_str() {
+                    "" => w.location.clone(),
+                    d => format!("{} ({d})", w.location),
+                })
+                .collect();
+            let more = match of_kind.len().saturating_sub(SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            write!(
+                f,
+                "\n  warning: {} records {kind}: {}{more}",
+                of_kind.len(),
+                at.join(", ")
             )?;
         }
         Ok(())

@@ -124,7 +124,9 @@ pub fn arm_config(
 pub fn train_arm(config_text: &str, config_path: &Path) -> Result<ArmRun> {
     std::fs::write(config_path, config_text)
         .map_err(|e| Error::io(format!("writing {}", config_path.display()), e))?;
-    let config = TrainConfig::load(config_path, &[])?;
+    // The paths in the text are the demo's own (relative to the current directory), not relative
+    // to where the config is written.
+    let config = TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
     reset_peak_rss();
     let started = Instant::now();
     let mut trainer = Trainer::new(config.clone(), 1)?;

@@ -43,7 +43,7 @@ impl DiscriminatorConfig {
 
     /// Checks every field; the error names the offending value.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Config(format!("discriminator: {msg}")));
+        let bad = |msg: String| Err(Error::Config(format!("ganpo.discriminator: {msg}")));
         if self.width == 0 || self.heads == 0 || self.max_positions == 0 {
             return bad(format!(
                 "width ({}), heads ({}) and max_positions ({}) must be positive",
@@ -58,6 +58,21 @@ impl DiscriminatorConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        // Weights are allocated from these before any data is seen: bound them so that a typo
+        // is an error, not an exhausted machine. Per layer: attention 4·w², feed-forward 8·w².
+        let elements = (self.max_positions as u128) * (self.width as u128)
+            + (self.depth as u128) * 12 * (self.width as u128).pow(2);
+        const MAX_ELEMENTS: u128 = 1 << 31;
+        if self.width > 1 << 16 || self.depth > 1 << 10 || elements > MAX_ELEMENTS {
+            return bad(format!(
+                "width {}, depth {} and max_positions {} would need about {} GiB of weights per discriminator; \
+                 use sizes of the authors' order (512, 2, 2048)",
+                self.width,
+                self.depth,
+                self.max_positions,
+                elements.saturating_mul(4) >> 30
+            ));
         }
         Ok(())
     }

@@ -79,6 +79,34 @@ pub fn eos_ids(model: &CausalLm, tokenizer: &Tokenizer) -> Vec<u32> {
     ids
 }
 
+/// Checks up front that every prompt plus `max_new_tokens` fits the model's positions
+/// (`max_position_embeddings`), naming the first prompt (0-based) that does not and the largest
+/// `max_new_tokens` that would fit, so that no batch fails half-way.
+pub fn check_positions(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    max_new_tokens: usize,
+) -> Result<()> {
+    let limit = model.config().max_position_embeddings.max(1);
+    for (i, p) in prompts.iter().enumerate() {
+        // The last sampled token is never fed back, so it needs no position.
+        let needed = p.len() + max_new_tokens.saturating_sub(1);
+        if needed > limit {
+            let fit = (limit + 1).saturating_sub(p.len());
+            return Err(Error::Config(format!(
+                "prompt {i} has {} tokens; with max_new_tokens (--max-new-tokens) = {max_new_tokens} it would run past the model's max_position_embeddings ({limit}); {}",
+                p.len(),
+                if fit > 0 {
+                    format!("lower --max-new-tokens to at most {fit}, or shorten the prompt")
+                } else {
+                    "shorten the prompt".to_string()
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Generates a continuation for every prompt (token ids) in one batch.
 pub fn generate(
     model: &CausalLm,
@@ -94,6 +122,7 @@ pub fn generate(
     if b == 0 {
         return Ok(Vec::new());
     }
+    check_positions(model, prompts, config.max_new_tokens)?;
     let device: &Device = model.device();
     let eos = eos_ids(model, tokenizer);
     let pad = tokenizer.pad_id();
@@ -134,6 +163,11 @@ pub fn generate(
                 next.push(pad);
                 step_mask.push(vec![0]);
                 continue;
+            }
+            if last[row].iter().any(|x| !x.is_finite()) {
+                return Err(Error::Numeric(format!(
+                    "the model's logits for prompt {row} of this batch are NaN or infinite at new token {step}: its weights are broken (e.g. a diverged training run); check them with a finite-values scan or use an earlier checkpoint"
+                )));
             }
             let token = sample(&last[row], &config.sampling, &mut rngs[row]);
             if eos.contains(&token) {

@@ -112,13 +112,18 @@ impl LossConfig {
                 .collect(),
         };
         for (weight, objective) in &components {
-            if !weight.is_finite() {
+            if !(weight.is_finite() && *weight >= 0.0) {
                 return Err(Error::Config(format!(
-                    "[[loss.mix]] weight of `{}` must be finite, got {weight}",
+                    "loss.mix: the weight of `{}` must be a finite number ≥ 0, got {weight} (a negative weight would maximize that loss); drop the component instead",
                     objective.name()
                 )));
             }
             objective.validate()?;
+        }
+        if components.iter().all(|(w, _)| *w == 0.0) {
+            return Err(Error::Config(
+                "loss.mix: every weight is 0, so nothing would be trained; give at least one component a positive weight".into(),
+            ));
         }
         let count =
             |pred: fn(&Objective) -> bool| components.iter().filter(|(_, o)| pred(o)).count();
@@ -129,10 +134,10 @@ impl LossConfig {
             ));
         }
         if let Some(alpha) = self.rpo_alpha
-            && !alpha.is_finite()
+            && !(alpha.is_finite() && alpha >= 0.0)
         {
             return Err(Error::Config(format!(
-                "[loss] rpo_alpha must be finite, got {alpha}"
+                "loss.rpo_alpha must be a finite number ≥ 0 (a negative weight would push the chosen completions' likelihood down), got {alpha}; the RPO paper uses 1.0"
             )));
         }
         if let Some(alpha) = self.ld_alpha {

@@ -315,6 +315,25 @@ impl ModelConfig {
                 "hidden_size, vocab_size, num_hidden_layers and num_attention_heads must be positive",
             ));
         }
+        // Tables and per-layer plans are built from these before the weights are checked, so an
+        // absurd value must stop here rather than exhaust memory.
+        for (key, value, max) in [
+            ("num_hidden_layers", raw.num_hidden_layers, 1 << 12),
+            (
+                "max_position_embeddings",
+                raw.max_position_embeddings.unwrap_or(0),
+                1 << 22,
+            ),
+        ] {
+            if value > max {
+                return Err(cfg_err(
+                    path,
+                    format!(
+                        "{key} = {value} is beyond any real model (at most {max}); fix config.json"
+                    ),
+                ));
+            }
+        }
         let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
         if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(cfg_err(

@@ -83,8 +83,8 @@ impl MetricsHistory {
             let mut epoch = None;
             let mut metrics = BTreeMap::new();
             for (key, value) in object {
-                // Numbers, or the strings `MetricsLog` writes for non-finite values; anything
-                // else (a future text field) is not a curve.
+                // Numbers, or the strings `MetricsLog` writes for non-finite values ("NaN",
+                // "inf", "-inf"); anything else is not a curve and is reported, not skipped.
                 let number = match &value {
                     Value::Number(n) => n.as_f64(),
                     Value::String(s) => s.parse::<f64>().ok(),
@@ -92,11 +92,18 @@ impl MetricsHistory {
                 };
                 match (key.as_str(), number) {
                     ("step", _) => {}
-                    ("epoch", e) => epoch = e,
+                    (_, Some(v)) if key == "epoch" => epoch = Some(v),
                     (_, Some(v)) => {
                         metrics.insert(key, v);
                     }
-                    (_, None) => {}
+                    (_, None) => {
+                        return Err(Error::data(
+                            at(),
+                            format!(
+                                "`{key}` is {value}, not a number (metrics are numbers, or \"NaN\" / \"inf\" strings); fix or remove this line"
+                            ),
+                        ));
+                    }
                 }
             }
             steps.push(LoggedStep {
@@ -138,7 +145,7 @@ mod tests {
 {"step": 10, "epoch": 0.5, "loss": 0.69, "grad_norm": "NaN"}
 {"step": 20, "epoch": 1.0, "loss": 0.5}
 {"resumed_from_step": 10, "config": {}}
-{"step": 20, "epoch": 1.0, "loss": 0.4, "eval_loss": 0.6, "note": "x"}
+{"step": 20, "epoch": 1.0, "loss": 0.4, "eval_loss": 0.6}
 "#;
         let h = MetricsHistory::parse(text, Path::new("m.jsonl")).unwrap();
         assert_eq!(h.series("loss"), vec![(10.0, 0.69), (20.0, 0.4)]);
@@ -161,5 +168,11 @@ mod tests {
         );
         let err = MetricsHistory::parse("{\"prompt\": \"hi\"}", Path::new("d.jsonl")).unwrap_err();
         assert!(err.to_string().contains("d.jsonl:1"), "{err}");
+        let text = "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": \"fast\"}\n";
+        let err = MetricsHistory::parse(text, Path::new("m.jsonl")).unwrap_err();
+        assert!(
+            err.to_string().contains("m.jsonl:2") && err.to_string().contains("`loss`"),
+            "{err}"
+        );
     }
 }

@@ -152,7 +152,7 @@ impl Trainer {
         let state: TrainerState = serde_json::from_value(version)
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", state_path.display())))?;
         let saved_path = dir.join("config.toml");
-        let saved = TrainConfig::load(&saved_path, &[])?;
+        let saved = TrainConfig::load_saved(&saved_path)?;
         check_same_run(&saved, &config)?;
         let device = super::trainer::parse_device(&config.model.device)?;
         let policy = load_model(
@@ -237,10 +237,13 @@ fn check_same_run(saved: &TrainConfig, now: &TrainConfig) -> Result<()> {
         c.data.eval_file = None;
     }
     if a != b {
+        let changed: Vec<String> = crate::config::diff::differences(&a, &b)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         return Err(Error::Checkpoint(format!(
-            "the config differs from the checkpoint's in more than stopping/logging/saving settings; resume with the checkpoint's config.toml\n--- checkpoint ---\n{}\n--- now ---\n{}",
-            a.to_toml(),
-            b.to_toml()
+            "the config changes {} (checkpoint → now); a resumed run may change only when to stop, log, evaluate and save; set those keys back (the checkpoint's config.toml holds its values)",
+            changed.join(", ")
         )));
     }
     Ok(())

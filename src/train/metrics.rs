@@ -53,15 +53,51 @@ pub struct MetricsLog {
     file: std::fs::File,
 }
 
+/// Rewrites the log at `path` (if any) without the lines logged after step `step`, through a
+/// temporary file renamed into place so that a crash leaves the old or the new log.
+fn truncate_after(path: &Path, step: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            let logged = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("step").and_then(Value::as_u64));
+            logged.is_none_or(|s| s <= step)
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    if kept.len() == text.len() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, kept)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io(format!("truncating {} to step {step}", path.display()), e))
+}
+
 impl MetricsLog {
-    /// Opens (appending) `path`. A new file starts with `{"config": ...}`; a resumed run appends
-    /// `{"resumed_from_step": N, "config": ...}` so the log tells the whole story.
+    /// Opens `path`. A new run starts the file afresh with `{"config": ...}` (a run allowed to
+    /// overwrite its output directory replaces the old log). A run resumed from step N keeps the
+    /// lines up to step N, drops those the interrupted run logged after it (they are trained
+    /// again), and appends `{"resumed_from_step": N, "config": ...}` so the log tells the story.
     pub fn open(path: &Path, config: &Value, resumed_from: Option<u64>) -> Result<Self> {
+        let io = |e| Error::io(format!("opening metrics log {}", path.display()), e);
+        if let Some(step) = resumed_from {
+            truncate_after(path, step)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .append(resumed_from.is_some())
+            .truncate(resumed_from.is_none())
             .open(path)
-            .map_err(|e| Error::io(format!("opening metrics log {}", path.display()), e))?;
+            .map_err(io)?;
         let mut log = MetricsLog {
             path: path.to_owned(),
             file,

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::train::TrainConfig;
 use crate::data::{Batch, BatchTensors, PreferenceDataset, TokenizedPair};
 use crate::losses::LossInputs;
+use crate::train::checkpoint_dir::publish_dir;
 use crate::train::data_order::epoch_order;
 use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
 use crate::train::pair_metrics::SumMetrics;
+use crate::train::position_limits::check_position_limits;
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
@@ -35,17 +37,28 @@ pub enum RunOutcome {
 /// Number of optimizer steps for `pairs` training pairs.
 pub fn total_steps(config: &TrainConfig, pairs: usize) -> u64 {
     let t = &config.training;
-    let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+    // Validation bounds the product; saturating keeps an unvalidated config from panicking.
+    let per_step = t
+        .per_device_train_batch_size
+        .saturating_mul(t.gradient_accumulation_steps)
+        .max(1);
     let per_epoch = pairs.div_ceil(per_step) as u64;
-    t.max_steps.unwrap_or(per_epoch * t.num_train_epochs as u64)
+    t.max_steps
+        .unwrap_or(per_epoch.saturating_mul(t.num_train_epochs as u64))
 }
 
 /// Refuses to write into a non-empty output directory unless allowed or resuming.
 pub fn check_output_dir(config: &TrainConfig, resuming: bool) -> Result<()> {
     let dir = &config.training.output_dir;
+    // The lock and temporaries of an earlier (killed) run are not output.
     let non_empty = dir
         .read_dir()
-        .map(|mut d| d.next().is_some())
+        .map(|d| {
+            d.filter_map(std::result::Result::ok).any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name != super::run_lock::LOCK_FILE && !name.starts_with(".tmp-")
+            })
+        })
         .unwrap_or(false);
     if non_empty && !resuming && !config.training.overwrite_output_dir {
         return Err(Error::Config(format!(
@@ -73,6 +86,12 @@ fn micro_batches(
 }
 
 impl Trainer {
+    /// Saves a checkpoint after checking that every weight is finite.
+    fn save_checked(&self) -> Result<PathBuf> {
+        self.check_finite_weights()?;
+        self.save_checkpoint()
+    }
+
     /// Preference metrics of the policy on `pairs` (no gradient), prefixed `eval_`.
     pub fn evaluate(&mut self, pairs: &[TokenizedPair]) -> Result<Metrics> {
         let size = self
@@ -137,7 +156,18 @@ impl Trainer {
         let t = self.config.training.clone();
         let n = train.pairs.len();
         let total = total_steps(&self.config, n);
-        let per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps;
+        let per_step = t
+            .per_device_train_batch_size
+            .saturating_mul(t.gradient_accumulation_steps)
+            .max(1);
+        if self.cursor.position > n {
+            return Err(Error::Training(format!(
+                "the checkpoint's data cursor (pair {} of epoch {}) is past the end of {} ({n} pairs): the training data changed since the checkpoint; resume with the data it was trained on",
+                self.cursor.position,
+                self.cursor.epoch,
+                self.config.data.train_file.display()
+            )));
+        }
         let mut averager = MetricsAverager::default();
         let mut order_epoch = u64::MAX;
         let mut order = Vec::new();
@@ -172,11 +202,11 @@ impl Trainer {
                 log.log(self.step, epoch, &m)?;
             }
             if t.save_steps > 0 && self.step.is_multiple_of(t.save_steps) && self.step < total {
-                self.save_checkpoint()?;
+                self.save_checked()?;
             }
             if stop.load(Ordering::SeqCst) {
                 return Ok(RunOutcome::Interrupted {
-                    checkpoint: self.save_checkpoint()?,
+                    checkpoint: self.save_checked()?,
                 });
             }
         }
@@ -186,14 +216,15 @@ impl Trainer {
             let epoch = self.cursor.epoch as f64 + self.cursor.position as f64 / n.max(1) as f64;
             log.log(self.step, epoch, &m)?;
         }
-        let checkpoint = self.save_checkpoint()?;
-        let final_model = t.output_dir.join("final");
-        crate::model::save_hf(
-            &self.policy,
-            &self.tokenizer,
-            self.generation_config.as_ref(),
-            &final_model,
-        )?;
+        let checkpoint = self.save_checked()?;
+        let final_model = publish_dir(&t.output_dir, "final", |dir| {
+            crate::model::save_hf(
+                &self.policy,
+                &self.tokenizer,
+                self.generation_config.as_ref(),
+                dir,
+            )
+        })?;
         Ok(RunOutcome::Finished {
             checkpoint,
             final_model,
@@ -201,7 +232,8 @@ impl Trainer {
     }
 }
 
-/// Loads the datasets a config names, reporting what was dropped.
+/// Loads the datasets a config names, reporting what was dropped, and checks every kept sequence
+/// against the models' position limits.
 pub fn load_datasets(
     config: &TrainConfig,
     trainer: &Trainer,
@@ -214,5 +246,8 @@ pub fn load_datasets(
         .as_deref()
         .map(|p: &Path| PreferenceDataset::load(p, &trainer.tokenizer, &data))
         .transpose()?;
+    for dataset in std::iter::once(&train).chain(eval.as_ref()) {
+        check_position_limits(trainer, dataset)?;
+    }
     Ok((train, eval))
 }

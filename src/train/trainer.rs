@@ -232,6 +232,15 @@ impl Trainer {
                 "this loss (or GANPO) needs a reference model, and none was given".into(),
             ));
         }
+        if let Some(r) = &reference
+            && r.config().vocab_size != policy.config().vocab_size
+        {
+            return Err(Error::Config(format!(
+                "model.reference has a vocabulary of {} tokens but the policy (model.path) has {}; the reference must read the policy's token ids: point model.reference at a model with the policy's tokenizer (or leave it out to use the policy's own weights)",
+                r.config().vocab_size,
+                policy.config().vocab_size
+            )));
+        }
         let loss = config.loss.resolve()?;
         let t = &config.training;
         policy.set_gradient_checkpointing(t.gradient_checkpointing);

@@ -209,3 +209,14 @@ fn the_first_bad_record_in_file_order_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn a_key_given_twice_is_an_error_not_the_last_value() {
+    let (err, file) = jsonl_error(&format!(
+        "{GOOD}\n{{\"prompt\": \"p\", \"chosen\": \"c\", \"rejected\": \"r\", \"prompt\": \"q\"}}\n"
+    ));
+    assert!(
+        err.starts_with(&format!("{file}:2: the key `prompt` appears twice")),
+        "{err}"
+    );
+}
