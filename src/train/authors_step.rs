@@ -23,7 +23,7 @@ use crate::train::forward::pair_forward;
 use crate::train::grad_accum::GradAccumulator;
 use crate::train::metrics::Metrics;
 use crate::train::phases::{Phase, PhaseClock};
-use crate::train::step_parts::{StepSums, generator_term, policy_forward};
+use crate::train::step_parts::{StepSums, generator_term, missing_reference, policy_forward};
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
@@ -43,14 +43,11 @@ impl Trainer {
         let mut acc = GradAccumulator::default();
         let mut sums = StepSums::default();
         let (mut disc, mut disc_lr) = (DiscReport::default(), None);
-        let mut lambda = 0.0;
+        let lambda = self.ganpo_lambda();
         for (i, b) in micro.iter().enumerate() {
             // 1. Forwards.
             let out = policy_forward(&self.policy, b, with_wpo, clock)?;
-            let reference = self
-                .reference
-                .as_ref()
-                .ok_or_else(|| Error::Training("GANPO needs the reference model".into()))?;
+            let reference = self.reference.as_ref().ok_or_else(missing_reference)?;
             let reference = pair_forward(
                 reference,
                 &b.input_ids,
@@ -80,7 +77,6 @@ impl Trainer {
 
             // 4. Generator term through the updated discriminators, policy backward.
             let lg = generator_term(g, b, &out)?;
-            lambda = g.settings.lambda;
             sums.add_generator(&lg, scale)?;
             let lo = self.preference_loss(&out, Some(&reference), &mut sums.preference, scale)?;
             let loss = ((lo.losses.mean_all()? + (lg.per_pair()?.mean_all()? * lambda)?)? * scale)?;
@@ -89,8 +85,7 @@ impl Trainer {
             clock.lap(Phase::Backward);
         }
 
-        let loss = sums.preference.loss() + lambda * sums.generator();
-        let (norm, lr) = self.policy_update(acc.take(), loss)?;
+        let (norm, lr) = self.policy_update(acc.take(), sums.loss(lambda))?;
         clock.lap(Phase::Optimizer);
         self.step += 1;
         disc.write(&mut m);

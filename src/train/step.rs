@@ -19,13 +19,9 @@ use crate::train::forward::{PairOutputs, pair_forward};
 use crate::train::grad_accum::GradAccumulator;
 use crate::train::metrics::Metrics;
 use crate::train::phases::{Phase, PhaseClock};
-use crate::train::step_parts::{StepSums, generator_term, policy_forward};
+use crate::train::step_parts::{StepSums, generator_term, missing_reference, policy_forward};
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
-
-fn missing_reference() -> Error {
-    Error::Training("GANPO needs the reference model".into())
-}
 
 impl Trainer {
     /// Runs one optimizer step over `micro` (the micro-batches of one batch) and returns its metrics
@@ -138,9 +134,7 @@ impl Trainer {
         }
 
         // 4. Clip, check, step.
-        let lambda = self.ganpo.as_ref().map_or(0.0, |g| g.settings.lambda);
-        let loss = sums.preference.loss() + lambda * sums.generator();
-        let (norm, lr) = self.policy_update(acc.take(), loss)?;
+        let (norm, lr) = self.policy_update(acc.take(), sums.loss(self.ganpo_lambda()))?;
         clock.lap(Phase::Optimizer);
         self.step += 1;
         self.step_metrics(&mut m, micro, &sums, norm, lr)?;

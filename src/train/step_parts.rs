@@ -18,6 +18,11 @@ use crate::train::phases::{Phase, PhaseClock};
 use crate::train::trainer::{GanpoParts, Trainer};
 use crate::{Error, Result};
 
+/// The error of a GANPO step run without its reference model.
+pub(crate) fn missing_reference() -> Error {
+    Error::Training("GANPO needs the reference model".into())
+}
+
 pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
@@ -81,6 +86,11 @@ impl StepSums {
         0.5 * (self.generator_chosen + self.generator_rejected)
     }
 
+    /// The step's loss as TRL logs it: the preference loss plus λ·L_G.
+    pub(crate) fn loss(&self, lambda: f64) -> f64 {
+        self.preference.loss() + lambda * self.generator()
+    }
+
     /// Adds one micro-batch's generator halves with weight `share`.
     pub(crate) fn add_generator(&mut self, lg: &GeneratorLosses, share: f64) -> Result<()> {
         self.generator_chosen += mean(&lg.chosen)? * share;
@@ -90,6 +100,11 @@ impl StepSums {
 }
 
 impl Trainer {
+    /// GANPO's λ, 0 without GANPO.
+    pub(crate) fn ganpo_lambda(&self) -> f64 {
+        self.ganpo.as_ref().map_or(0.0, |g| g.settings.lambda)
+    }
+
     /// The preference loss of one micro-batch, with its metrics added to `sums` at weight `share`.
     pub(crate) fn preference_loss(
         &mut self,
@@ -143,11 +158,7 @@ impl Trainer {
         lr: f64,
     ) -> Result<()> {
         sums.preference.write_prefixed(m, "");
-        let lambda = self.ganpo.as_ref().map_or(0.0, |g| g.settings.lambda);
-        m.insert(
-            "loss".into(),
-            sums.preference.loss() + lambda * sums.generator(),
-        );
+        m.insert("loss".into(), sums.loss(self.ganpo_lambda()));
         m.insert("grad_norm".into(), norm);
         m.insert("learning_rate".into(), lr);
         let mut tokens = 0.0;
