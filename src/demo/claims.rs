@@ -68,21 +68,19 @@ fn paired(
     f: &dyn Fn(&PerPrompt, &PerPrompt, usize) -> f64,
 ) -> Vec<Vec<f64>> {
     let seeds = r.config.seeds;
-    (0..seeds)
-        .map(|s| {
-            temps
-                .iter()
-                .flat_map(|&t| {
-                    let pa = by_seed(r, a, t)[s];
-                    let pb = match b {
-                        Some(b) => by_seed(r, b, t)[s],
-                        None => &r.sft_per_prompt[t],
-                    };
-                    (0..pa.scores.len()).map(move |p| f(pa, pb, p))
-                })
-                .collect()
-        })
-        .collect()
+    let mut values = vec![Vec::new(); seeds];
+    for &t in temps {
+        // Each arm's per-seed lists at this temperature, looked up once.
+        let pa = by_seed(r, a, t);
+        let pb = match b {
+            Some(b) => by_seed(r, b, t),
+            None => vec![&r.sft_per_prompt[t]; seeds],
+        };
+        for ((row, pa), pb) in values.iter_mut().zip(pa).zip(pb) {
+            row.extend((0..pa.scores.len()).map(|p| f(pa, pb, p)));
+        }
+    }
+    values
 }
 
 fn temperature_index(r: &DemoResults, pred: impl Fn(f64) -> bool) -> Vec<usize> {

@@ -27,36 +27,34 @@ pub fn verdicts_section(r: &DemoResults) -> String {
     let mut md = String::new();
     let base: Vec<_> = r.claims.iter().filter(|c| c.claim == "base").collect();
     let works = !base.is_empty() && base.iter().all(|c| c.verdict == Verdict::Supported);
-    let count = |claim: &str, v: Verdict| {
-        r.claims
-            .iter()
-            .filter(|c| c.claim == claim && c.verdict == v)
-            .count()
+    // "supported/not supported/inconclusive" line counts of one claim.
+    let tally = |claim: &str| {
+        [
+            Verdict::Supported,
+            Verdict::NotSupported,
+            Verdict::Inconclusive,
+        ]
+        .map(|v| {
+            let n = r
+                .claims
+                .iter()
+                .filter(|c| c.claim == claim && c.verdict == v);
+            n.count().to_string()
+        })
+        .join("/")
     };
-    let _ = writeln!(
-        md,
-        "## Conclusion
-"
-    );
+    let _ = writeln!(md, "## Conclusion\n");
     if works {
         let _ = writeln!(
             md,
             "DPO and SimPO beat their SFT starting point at T = 0 and 0.7 (lower ends of the 95% intervals \
              above ½), so the benchmark can speak about GANPO. Of its claims, lines by verdict \
-             (supported / not supported / inconclusive): head-to-head wins {}/{}/{}, lengths {}/{}/{}, \
-             high temperature {}/{}/{}, overhead {}/{}/{}.\n",
-            count("1", Verdict::Supported),
-            count("1", Verdict::NotSupported),
-            count("1", Verdict::Inconclusive),
-            count("2", Verdict::Supported),
-            count("2", Verdict::NotSupported),
-            count("2", Verdict::Inconclusive),
-            count("3", Verdict::Supported),
-            count("3", Verdict::NotSupported),
-            count("3", Verdict::Inconclusive),
-            count("4", Verdict::Supported),
-            count("4", Verdict::NotSupported),
-            count("4", Verdict::Inconclusive),
+             (supported / not supported / inconclusive): head-to-head wins {}, lengths {}, \
+             high temperature {}, overhead {}.\n",
+            tally("1"),
+            tally("2"),
+            tally("3"),
+            tally("4"),
         );
     } else {
         let _ = writeln!(
@@ -123,28 +121,34 @@ pub fn overopt_section(r: &DemoResults) -> String {
         );
     }
     for t in [0.0, 0.7] {
-        if let Some(s) = summarize(&r.overoptimization, t) {
-            let _ = writeln!(
-                md,
-                "\nAt T = {t}: best score {:.3} after {} epochs (KL {:.3}); after {} epochs score {:.3} \
+        let s = match summarize(&r.overoptimization, t) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => {
+                let _ = writeln!(md, "\nAt T = {t}: the study could not be summarized ({e}).");
+                continue;
+            }
+        };
+        let _ = writeln!(
+            md,
+            "\nAt T = {t}: best score {:.3} after {} epochs (KL {:.3}); after {} epochs score {:.3} \
                  (change {:+.3}, 95% interval [{:+.3}, {:+.3}]), KL {:.3}: {}.",
-                s.best.0,
-                s.best_epoch,
-                s.best.1,
-                r.config.overopt_epochs,
-                s.last.0,
-                s.score_change.estimate,
-                s.score_change.low,
-                s.score_change.high,
-                s.last.1,
-                if s.over_optimized {
-                    "KL kept growing while the score fell — over-optimization"
-                } else {
-                    "no clear over-optimization at this temperature (the score did not fall beyond \
+            s.best.0,
+            s.best_epoch,
+            s.best.1,
+            r.config.overopt_epochs,
+            s.last.0,
+            s.score_change.estimate,
+            s.score_change.low,
+            s.score_change.high,
+            s.last.1,
+            if s.over_optimized {
+                "KL kept growing while the score fell — over-optimization"
+            } else {
+                "no clear over-optimization at this temperature (the score did not fall beyond \
                      its interval, or KL did not grow)"
-                }
-            );
-        }
+            }
+        );
     }
     md
 }

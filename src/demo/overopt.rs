@@ -98,11 +98,7 @@ pub fn overoptimization(
 
 /// The study read at `temperature`: best epoch, last epoch, and whether the last has the larger
 /// KL and the lower score.
-pub fn summarize(points: &[OveroptPoint], temperature: f64) -> Option<OveroptSummary> {
-    summarize_checked(points, temperature).ok().flatten()
-}
-
-fn summarize_checked(points: &[OveroptPoint], temperature: f64) -> Result<Option<OveroptSummary>> {
+pub fn summarize(points: &[OveroptPoint], temperature: f64) -> Result<Option<OveroptSummary>> {
     let at: Vec<&OveroptPoint> = points
         .iter()
         .filter(|p| (p.temperature - temperature).abs() < 1e-9)

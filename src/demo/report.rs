@@ -99,9 +99,10 @@ pub fn summary_table(r: &DemoResults) -> String {
             cell(&rss, seeds)
         );
     }
+    let arms = trained(r);
     for base in ["dpo", "simpo"]
         .into_iter()
-        .filter(|b| trained(r).contains(&format!("{b}+ganpo").as_str()) && trained(r).contains(b))
+        .filter(|b| arms.contains(b) && arms.contains(&format!("{b}+ganpo").as_str()))
     {
         let secs = |name: &str| {
             mean_std(
