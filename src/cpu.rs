@@ -29,22 +29,27 @@ pub fn init_compute_threads() {
 }
 
 /// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc 3.x `mimalloc.h`;
-/// `libmimalloc-sys` does not export it). `tests/allocator.rs` checks that setting it to −1 stops
-/// purging, so a wrong index fails there.
+/// `libmimalloc-sys` does not export it). `tests/allocator.rs` checks that [`keep_freed_memory`]'s
+/// value stops purging, so a wrong index fails there.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// The purge delay [`keep_freed_memory`] sets: about 11 days (mimalloc multiplies it by 10 for
+/// arenas), i.e. never within a run. Not −1: under −1 mimalloc does not even record freed ranges
+/// as purgeable, so [`release_free_memory`]'s forced collection could not hand them back.
+const KEEP_PURGE_DELAY_MS: std::ffi::c_long = 1_000_000_000;
 
 /// Keeps freed tensor buffers in the allocator for reuse instead of handing them back to the
 /// kernel. A training step frees and reallocates gigabytes of activations; every buffer the kernel
 /// takes back page-faults in again, zeroed, on its next use, and its unmapping flushes the TLBs of
 /// the other threads. That was ~25 % of a step's samples in the kernel's page clearing (see
 /// `docs/performance.md`). The `ganpo` binary allocates with mimalloc, told here never to purge
-/// (memory stays at the run's high-water mark, as PyTorch's caching allocators do); glibc's malloc,
+/// (memory stays at the run's high-water mark until [`release_free_memory`], as PyTorch's caching allocators do); glibc's malloc,
 /// for library users who keep it, is told to serve blocks up to its 32 MiB maximum from the heap
 /// and not to trim it.
 pub fn keep_freed_memory() {
     // SAFETY: `mi_option_set` only stores an option value; it is thread-safe and takes effect on
     // later frees.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, KEEP_PURGE_DELAY_MS) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only changes allocator tuning parameters; called before heavy allocation.
     unsafe {
@@ -53,12 +58,14 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Hands what the allocator can of its free memory back to the kernel (glibc `malloc_trim`,
-/// mimalloc `mi_collect`), so that a later peak resident-set reading measures what is in use.
-/// Under [`keep_freed_memory`] mimalloc keeps the pages it already holds (they are reused, not
-/// counted twice): measure one workload per process for a clean peak.
+/// Hands the allocator's free memory back to the kernel (glibc `malloc_trim`, mimalloc
+/// `mi_collect`), so that a later peak resident-set reading measures what is in use. Under
+/// [`keep_freed_memory`] mimalloc purges only when forced, as here, so the pages it retained from
+/// earlier work leave the resident set too; without that, the peak of a workload measured after a
+/// larger one would read the larger one's peak.
 pub fn release_free_memory() {
-    // SAFETY: `mi_collect` only frees the allocator's own unused pages.
+    // SAFETY: `mi_option_get`/`mi_option_set` only read and store an option value; `mi_collect`
+    // only frees and purges the allocator's own unused pages.
     unsafe { libmimalloc_sys::mi_collect(true) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns unused heap pages to the kernel.

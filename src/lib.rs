@@ -24,6 +24,7 @@
 //! initialized model.
 #![warn(missing_docs)]
 
+pub mod atomic_file;
 pub mod bench;
 pub mod config;
 pub mod cpu;

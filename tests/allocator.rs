@@ -29,8 +29,12 @@ fn faults_of_reallocation() -> i64 {
     minor_faults() - before
 }
 
+/// The allocator's options are process-wide: the tests take turns.
+static ALLOCATOR_OPTIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn freed_buffers_are_reused_without_page_faults() {
+    let _turn = ALLOCATOR_OPTIONS.lock().unwrap_or_else(|e| e.into_inner());
     // MI_OPTION_PURGE_DELAY = 15 in mimalloc.h; 0 purges at once, so the buffer comes back from
     // the kernel: this shows the measurement can see purging at all.
     // SAFETY: `mi_option_set` only stores an option value.
@@ -47,5 +51,39 @@ fn freed_buffers_are_reused_without_page_faults() {
     assert!(
         kept <= 2,
         "after keep_freed_memory a 64 MiB reallocation still faulted {kept} pages (purging {purging})"
+    );
+}
+
+/// Resident memory of this process (Linux `VmRSS`), in KiB.
+fn rss_kib() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS in /proc/self/status");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn release_free_memory_gives_retained_pages_back() {
+    let _turn = ALLOCATOR_OPTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    ganpo::cpu::keep_freed_memory();
+    const LEN: usize = 64 << 20; // f32s: 256 MiB
+    let buffer = vec![1f32; LEN];
+    std::hint::black_box(&buffer);
+    drop(buffer);
+    let kept = rss_kib();
+    ganpo::cpu::release_free_memory();
+    let released = rss_kib();
+    assert!(
+        kept - released >= 200 * 1024,
+        "release_free_memory handed back only {} KiB of a freed 256 MiB buffer (RSS {kept} → {released} KiB)",
+        kept - released
+    );
+    // Memory keeping is on again afterwards.
+    let again = faults_of_reallocation();
+    assert!(
+        again <= 2,
+        "after release_free_memory, reallocation faulted {again} pages"
     );
 }

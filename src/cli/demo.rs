@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use ganpo::atomic_file::write_file_atomically;
 use ganpo::demo::report::{summary_table, write_report};
 use ganpo::demo::run::{DemoConfig, run_demo};
+use ganpo::demo::tune::{TuneGrid, tune, tuning_markdown};
 
 /// Arguments of `ganpo demo`.
 #[derive(Debug, clap::Args)]
@@ -13,23 +15,28 @@ pub struct DemoArgs {
     /// build); too small for its verdicts to say anything (the default run takes about 2.5 min).
     #[arg(long)]
     quick: bool,
+    /// Instead of the comparison, choose every arm's knobs on validation prompts (DPO's and
+    /// SimPO's β × lr, then GANPO's λ × discriminator on top of its base's choice, 9 settings
+    /// each; about 15 min): writes `tuning.md` and `tuning.json`. The defaults are its choice.
+    #[arg(long)]
+    tune: bool,
     /// Repeat the four arms over this many seeds and report mean ± std.
     #[arg(long, default_value_t = 1)]
     seeds: usize,
     /// Fraction of preference labels to swap (robustness to label noise).
     #[arg(long, default_value_t = 0.0)]
     label_noise: f64,
-    /// Peak learning rate of every arm (the same for all four, so any tuning applies to both arms
-    /// of each pair alike); default 3e-5.
+    /// Peak learning rate of every arm (the same for all four; default: each loss's tuned value,
+    /// see `--tune`).
     #[arg(long)]
     learning_rate: Option<f64>,
     /// Epochs of preference training per arm (default 2; more epochs over-optimize).
     #[arg(long)]
     epochs: Option<usize>,
-    /// DPO's β for both DPO arms (default 0.1).
+    /// DPO's β for both DPO arms (default: the tuned value, see `--tune`).
     #[arg(long)]
     beta: Option<f64>,
-    /// Fraction of SFT demonstrations with a structural or content defect (default 0.3).
+    /// Fraction of SFT demonstrations with a structural or content defect (default 0.2).
     #[arg(long)]
     sft_defect_rate: Option<f64>,
     /// Fraction of the defect-prone prompts' SFT demonstrations with their systematic defect
@@ -64,7 +71,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             lr > 0.0 && lr.is_finite(),
             "--learning-rate must be positive"
         );
-        config.learning_rate = lr;
+        config.dpo.learning_rate = lr;
+        config.simpo.learning_rate = lr;
     }
     if let Some(e) = args.epochs {
         anyhow::ensure!(e >= 1, "--epochs must be at least 1");
@@ -72,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     if let Some(b) = args.beta {
         anyhow::ensure!(b > 0.0 && b.is_finite(), "--beta must be positive");
-        config.dpo_beta = b;
+        config.dpo.beta = b;
     }
     if let Some(r) = args.sft_defect_rate {
         anyhow::ensure!(
@@ -107,9 +115,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         config.samples_per_prompt = n;
     }
     let started = std::time::Instant::now();
-    let results = run_demo(&config, |line| {
-        eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64())
-    })?;
+    let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
+    if args.tune {
+        let searches = tune(&config, &TuneGrid::new(args.quick), progress)?;
+        let md = tuning_markdown(&searches, &config);
+        std::fs::create_dir_all(&args.output)?;
+        write_file_atomically(&args.output.join("tuning.md"), md.as_bytes())?;
+        write_file_atomically(
+            &args.output.join("tuning.json"),
+            serde_json::to_string_pretty(&searches)?.as_bytes(),
+        )?;
+        println!("{md}");
+        eprintln!("tuning: {}", args.output.join("tuning.md").display());
+        return Ok(());
+    }
+    let results = run_demo(&config, progress)?;
     write_report(&results, &args.output)?;
     println!("{}", summary_table(&results));
     eprintln!("report: {}", args.output.join("report.md").display());

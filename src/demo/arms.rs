@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use super::config::ArmKnobs;
 use crate::config::train::TrainConfig;
 use crate::sysinfo::{peak_rss_mib, reset_peak_rss};
 use crate::train::metrics::{Metrics, MetricsLog};
@@ -14,13 +15,32 @@ use crate::train::run::{load_datasets, total_steps};
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
+/// The preference loss an arm optimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseLoss {
+    /// DPO (`sigmoid`).
+    Dpo,
+    /// SimPO, γ/β = 0.5.
+    Simpo,
+}
+
+impl BaseLoss {
+    /// The `[loss.objective]` table at `beta`.
+    pub fn objective(self, beta: f64) -> String {
+        match self {
+            BaseLoss::Dpo => format!("type = \"sigmoid\"\nbeta = {beta:?}"),
+            BaseLoss::Simpo => format!("type = \"simpo\"\nbeta = {beta:?}\ngamma_beta_ratio = 0.5"),
+        }
+    }
+}
+
 /// One arm of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arm {
     /// Name used in reports and directories.
     pub name: &'static str,
-    /// The `[loss.objective]` table (`{dpo_beta}` stands for [`ArmBudget::dpo_beta`]).
-    pub objective: &'static str,
+    /// Its preference loss.
+    pub loss: BaseLoss,
     /// GANPO on.
     pub ganpo: bool,
 }
@@ -29,41 +49,37 @@ pub struct Arm {
 pub const ARMS: [Arm; 4] = [
     Arm {
         name: "dpo",
-        objective: "type = \"sigmoid\"\nbeta = {dpo_beta}",
+        loss: BaseLoss::Dpo,
         ganpo: false,
     },
     Arm {
         name: "dpo+ganpo",
-        objective: "type = \"sigmoid\"\nbeta = {dpo_beta}",
+        loss: BaseLoss::Dpo,
         ganpo: true,
     },
     Arm {
         name: "simpo",
-        objective: "type = \"simpo\"\nbeta = 2.0\ngamma_beta_ratio = 0.5",
+        loss: BaseLoss::Simpo,
         ganpo: false,
     },
     Arm {
         name: "simpo+ganpo",
-        objective: "type = \"simpo\"\nbeta = 2.0\ngamma_beta_ratio = 0.5",
+        loss: BaseLoss::Simpo,
         ganpo: true,
     },
 ];
 
-/// Budget and data of the arms.
+/// Budget and data of the arms (what every arm shares; the knobs are [`ArmKnobs`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ArmBudget {
     /// Epochs over the training pairs.
     pub epochs: usize,
     /// Pairs per step.
     pub batch_size: usize,
-    /// Peak learning rate (both arms of a pair share it).
-    pub learning_rate: f64,
     /// Seed of data order and discriminators.
     pub seed: u64,
     /// Log (and draw training curves) every this many steps.
     pub logging_steps: u64,
-    /// DPO's β (substituted for `{dpo_beta}` in the DPO arms' objective).
-    pub dpo_beta: f64,
     /// Checkpoint every this many steps, keeping all (0: only the final model).
     pub save_steps: u64,
 }
@@ -84,35 +100,38 @@ pub struct ArmRun {
 /// The TOML config of one arm.
 pub fn arm_config(
     arm: &Arm,
+    knobs: &ArmKnobs,
     sft_dir: &Path,
     train: &Path,
     eval: &Path,
     out: &Path,
     budget: &ArmBudget,
 ) -> String {
-    let ganpo = if arm.ganpo {
-        format!(
-            "[ganpo]\nlambda = 1.0\nseed = {}\n[ganpo.discriminator]\nwidth = 64\ndepth = 1\nheads = 4\ndropout = 0.1\nmax_positions = 128\n",
-            budget.seed
-        )
-    } else {
-        String::new()
+    let ganpo = match knobs.ganpo {
+        Some(g) => format!(
+            "[ganpo]\nlambda = {lambda:?}\nseed = {seed}\ndisc_learning_rate = {dlr:?}\n\
+             [ganpo.discriminator]\nwidth = {width}\ndepth = {depth}\nheads = 4\ndropout = 0.1\nmax_positions = 128\n",
+            lambda = g.lambda,
+            seed = budget.seed,
+            dlr = g.disc_learning_rate,
+            width = g.disc_width,
+            depth = g.disc_depth,
+        ),
+        None => String::new(),
     };
     format!(
         "[model]\npath = {sft:?}\n\n[data]\ntrain_file = {train:?}\neval_file = {eval:?}\nmax_length = 128\nmax_prompt_length = 64\n\n\
          [loss.objective]\n{objective}\n\n{ganpo}\n[training]\noutput_dir = {out:?}\noverwrite_output_dir = true\n\
-         num_train_epochs = {epochs}\nper_device_train_batch_size = {batch}\nlearning_rate = {lr}\nlr_scheduler_type = \"cosine\"\n\
+         num_train_epochs = {epochs}\nper_device_train_batch_size = {batch}\nlearning_rate = {lr:?}\nlr_scheduler_type = \"cosine\"\n\
          warmup_ratio = 0.1\nseed = {seed}\nlogging_steps = {logging}\nsave_steps = {save}\nsave_total_limit = {keep}\n",
         sft = sft_dir.display().to_string(),
         train = train.display().to_string(),
         eval = eval.display().to_string(),
         out = out.display().to_string(),
-        objective = arm
-            .objective
-            .replace("{dpo_beta}", &format!("{:?}", budget.dpo_beta)),
+        objective = arm.loss.objective(knobs.loss.beta),
         epochs = budget.epochs,
         batch = budget.batch_size,
-        lr = budget.learning_rate,
+        lr = knobs.loss.learning_rate,
         seed = budget.seed,
         logging = budget.logging_steps,
         save = budget.save_steps,

@@ -137,7 +137,8 @@ pub struct Evaluation {
     pub per_prompt: PerPrompt,
 }
 
-/// Evaluates `policy` at one temperature against the SFT responses `sft` (same prompts and seed).
+/// Evaluates `policy` at one temperature against the SFT responses `sft` (same prompts and seed);
+/// `None` when `policy` is the SFT model itself (its win rate against itself is ½: all ties).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_at(
     policy: &CausalLm,
@@ -147,7 +148,7 @@ pub fn evaluate_at(
     tasks: &[TaskExample],
     temperature: f64,
     seed: u64,
-    sft: &[String],
+    sft: Option<&[String]>,
 ) -> Result<Evaluation> {
     let prompts = prompt_ids(tokenizer, tasks)?;
     let responses = sample(policy, tokenizer, &prompts, temperature, seed)?;
@@ -178,7 +179,10 @@ pub fn evaluate_at(
         .sum::<f64>()
         / n;
     let prompts_text: Vec<String> = tasks.iter().map(|t| t.prompt.clone()).collect();
-    let wins = win_rate(judge, &prompts_text, &texts, sft)?;
+    let wins = match sft {
+        Some(sft) => win_rate(judge, &prompts_text, &texts, sft)?.rate,
+        None => 0.5,
+    };
     let row = TemperatureRow {
         temperature,
         score: score / n,
@@ -186,7 +190,7 @@ pub fn evaluate_at(
         structure: structure / n,
         structure_valid_rate: valid / n,
         mean_length: responses.iter().map(|r| r.tokens.len() as f64).sum::<f64>() / n,
-        win_rate_vs_sft: wins.rate,
+        win_rate_vs_sft: wins,
         kl_to_reference: kl,
     };
     Ok(Evaluation {
@@ -244,7 +248,7 @@ impl EvalContext<'_> {
                 self.tasks,
                 t,
                 EVAL_SEED,
-                &self.sft_texts[i],
+                Some(&self.sft_texts[i]),
             )?;
             rows.push(e.row);
             per_prompt.push(e.per_prompt);

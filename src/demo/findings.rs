@@ -101,12 +101,12 @@ pub fn overopt_section(r: &DemoResults) -> String {
     let _ = writeln!(
         md,
         "\n## Over-optimization\n\nThe DPO arm trained for {} epochs instead of {} (the stronger \
-         setting: more epochs; same data, learning rate {} and β {}, seed 0), evaluated after every {} \
+         setting: more epochs; same data, learning rate {:e} and β {}, seed 0), evaluated after every {} \
          epochs on the same held-out prompts.\n",
         r.config.overopt_epochs,
         r.config.epochs,
-        r.config.learning_rate,
-        r.config.dpo_beta,
+        r.config.dpo.learning_rate,
+        r.config.dpo.beta,
         r.config.epochs
     );
     let _ = writeln!(

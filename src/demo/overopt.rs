@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::arms::{ARMS, ArmBudget, arm_config, train_arm};
+use super::config::{ArmKnobs, LossKnobs};
 use super::evaluate::EvalContext;
 use super::stats::{Interval, RESAMPLES, paired_bootstrap};
 use crate::{Error, Result};
@@ -48,7 +49,7 @@ pub struct OveroptSummary {
     pub over_optimized: bool,
 }
 
-/// Trains DPO for `epochs`, checkpointing every epoch, and evaluates the checkpoints after each
+/// Trains DPO with `knobs` for `epochs`, checkpointing every epoch, and evaluates the checkpoints after each
 /// of `at` epochs. `steps_per_epoch` is the number of optimizer steps of one epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn overoptimization(
@@ -57,6 +58,7 @@ pub fn overoptimization(
     train: &Path,
     eval: &Path,
     out: &Path,
+    knobs: LossKnobs,
     budget: ArmBudget,
     steps_per_epoch: u64,
     at: &[usize],
@@ -71,7 +73,11 @@ pub fn overoptimization(
     };
     std::fs::create_dir_all(out)
         .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
-    let text = arm_config(dpo, sft_dir, train, eval, &out.join("run"), &budget);
+    let knobs = ArmKnobs {
+        loss: knobs,
+        ganpo: None,
+    };
+    let text = arm_config(dpo, &knobs, sft_dir, train, eval, &out.join("run"), &budget);
     train_arm(&text, &out.join("config.toml"))?;
     let mut points = Vec::new();
     for &epoch in at {

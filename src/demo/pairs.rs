@@ -3,7 +3,6 @@
 //! samples score within a minimum gap are skipped and counted). An optional label-noise rate swaps a seeded fraction of pairs, to test
 //! the paper's robustness claim. Written as ordinary preference JSONL that `ganpo train` reads.
 
-use std::io::Write;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
@@ -131,14 +130,15 @@ pub fn build_pairs(
     })
 }
 
-/// Writes records as JSONL.
+/// Writes records as JSONL (atomically: complete or absent).
 pub fn write_jsonl(records: &[PreferenceRecord], path: &Path) -> Result<()> {
-    let mut file = std::fs::File::create(path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let mut text = String::new();
     for r in records {
-        let line = serde_json::to_string(r).expect("records serialize");
-        writeln!(file, "{line}")
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        let line = serde_json::to_string(r).map_err(|e| {
+            Error::Config(format!("serializing a pair for {}: {e}", path.display()))
+        })?;
+        text.push_str(&line);
+        text.push('\n');
     }
-    Ok(())
+    crate::atomic_file::write_file_atomically(path, text.as_bytes())
 }

@@ -255,8 +255,8 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
          A tiny Llama was trained from scratch on demonstrations of which {:.0}% carry a defect (SFT loss \
          {:.3} → {:.3}), sampled {} times per prompt at T = 1; the best and the worst sample of a prompt make \
          a pair when their scores differ by at least {}: {} training pairs (label noise {}), {} held-out \
-         pairs, {} prompts skipped. Four arms were trained on identical data: DPO (β {}), DPO + GANPO, \
-         SimPO, SimPO + GANPO ({} epoch(s), lr {}, {} seed(s)). Each model answers {} held-out prompts at \
+         pairs, {} prompts skipped. Four arms were trained on identical data, {} epoch(s), {} seed(s): {} \
+         (knobs chosen by `ganpo demo --tune` on validation prompts). Each model answers {} held-out prompts at \
          each temperature; win rates are against the SFT model's answers at the same temperature and seed; \
          KL is the Monte-Carlo KL(policy ‖ SFT) per response.\n",
         100.0 * c.sft_defect_rate,
@@ -268,10 +268,9 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
         c.label_noise,
         r.pairs.1,
         r.pairs.2,
-        c.dpo_beta,
         c.epochs,
-        c.learning_rate,
         c.seeds,
+        c.knobs_text(),
         c.eval_prompts
     );
     md.push_str(&summary_table(r));
@@ -290,7 +289,8 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
             let _ = writeln!(
                 md,
                 "DPO and SimPO losses and margins are on different scales: SimPO's reward is the \
-                 length-normalized log-probability times β = 2, DPO's the log-ratio to the SFT model times β = 0.1.\n"
+                 length-normalized log-probability times β = {}, DPO's the log-ratio to the SFT model times β = {}.\n",
+                r.config.simpo.beta, r.config.dpo.beta
             );
             for (caption, file) in figures {
                 let _ = writeln!(md, "![{caption}]({file})\n");
@@ -301,8 +301,7 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
         }
     }
     let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+        crate::atomic_file::write_file_atomically(&dir.join(name), text.as_bytes())
     };
     write("report.md", md)?;
     write(

@@ -5,29 +5,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
 use serde::Serialize;
 
 pub use super::config::DemoConfig;
 
 use super::arms::{ARMS, ArmBudget, arm_config, train_arm};
 use super::claims::{ClaimLine, claims};
-use super::defects::inject_defects;
-use super::evaluate::{
-    EVAL_SEED, EvalContext, PerPrompt, TemperatureRow, evaluate_at, prompt_ids, sample,
-};
+use super::evaluate::{EvalContext, PerPrompt, TemperatureRow};
 use super::overopt::{OveroptPoint, overoptimization as overoptimization_study};
-use super::pairs::{PairConfig, build_pairs, write_jsonl};
-use super::sft::{SftConfig, demo_model_config, init_demo_model, train_sft};
+use super::prepare::{prepare, task_seeds};
 use super::task::sample_tasks;
-use super::tokenizer::train_tokenizer;
 use crate::judge::StructuredTaskJudge;
-use crate::model::{Trainability, load_model, save_hf};
 use crate::train::metrics::Metrics;
 use crate::{Error, Result};
 
 /// Pairs per optimizer step of every arm.
-const BATCH: usize = 8;
+pub const BATCH: usize = 8;
 
 /// Results of one arm on one seed.
 #[derive(Debug, Clone, Serialize)]
@@ -86,128 +79,20 @@ fn mkdir(p: &Path) -> Result<()> {
 pub fn run_demo(config: &DemoConfig, mut progress: impl FnMut(&str)) -> Result<DemoResults> {
     let started = Instant::now();
     let out = &config.output;
-    mkdir(out)?;
-    let device = Device::Cpu;
-    // 1–2. Task, tokenizer, SFT model from scratch.
-    let (tasks, defective) = inject_defects(
-        &sample_tasks(1, config.sft_examples),
-        config.sft_defect_rate,
-        config.sft_systematic_rate,
-        1,
-    );
-    let corpus: Vec<String> = tasks
-        .iter()
-        .flat_map(|t| [t.prompt.clone(), t.answer.clone()])
-        .collect();
-    let tok = train_tokenizer(&corpus, 400)?;
-    let model = init_demo_model(demo_model_config(tok.vocab_size(), &tok), 3, &device)?;
-    progress(&format!(
-        "SFT: {} steps on {} task examples ({defective} with a defect)",
-        config.sft_steps,
-        tasks.len()
-    ));
-    let losses = train_sft(
-        &model,
-        &tok,
-        &tasks,
-        SftConfig {
-            steps: config.sft_steps,
-            batch_size: 16,
-            learning_rate: 3e-3,
-            seed: 0,
-        },
-    )?;
-    let sft_dir = out.join("sft");
-    save_hf(&model, &tok, None, &sft_dir)?;
-    let sft_loss = (losses[0], losses[losses.len() - 1]);
-    progress(&format!(
-        "SFT loss {:.3} → {:.3}; model saved to {}",
-        sft_loss.0,
-        sft_loss.1,
-        sft_dir.display()
-    ));
-    // 3. On-policy pairs.
+    // 1–3. Task, tokenizer, SFT model, on-policy pairs.
+    let prep = prepare(config, &mut progress)?;
+    // The SFT model's answers (the reference for win rates).
+    let eval_tasks = sample_tasks(task_seeds::HELDOUT, config.eval_prompts);
+    let baseline = prep.baseline(&eval_tasks, &config.temperatures)?;
     let judge = StructuredTaskJudge;
-    let pc = PairConfig {
-        samples: config.samples_per_prompt,
-        temperature: 1.0,
-        max_new_tokens: 40,
-        min_gap: config.min_gap,
-        label_noise: config.label_noise,
-        seed: 11,
-    };
-    let train_pairs = build_pairs(
-        &model,
-        &tok,
-        &judge,
-        &sample_tasks(2, config.train_prompts),
-        pc,
-    )?;
-    // Held-out pairs are never noisy: they measure what the policy learned.
-    let heldout_pairs = build_pairs(
-        &model,
-        &tok,
-        &judge,
-        &sample_tasks(4, config.heldout_prompts),
-        PairConfig {
-            label_noise: 0.0,
-            seed: 13,
-            ..pc
-        },
-    )?;
-    let data_dir = out.join("data");
-    mkdir(&data_dir)?;
-    let (train_path, eval_path) = (data_dir.join("train.jsonl"), data_dir.join("eval.jsonl"));
-    write_jsonl(&train_pairs.records, &train_path)?;
-    write_jsonl(&heldout_pairs.records, &eval_path)?;
-    progress(&format!(
-        "pairs: {} train ({} labels swapped) / {} held out; {} + {} prompts skipped (score gap < {})",
-        train_pairs.records.len(),
-        train_pairs.flipped,
-        heldout_pairs.records.len(),
-        train_pairs.ties_skipped,
-        heldout_pairs.ties_skipped,
-        config.min_gap,
-    ));
-    if train_pairs.records.is_empty() || heldout_pairs.records.is_empty() {
-        return Err(Error::Training(
-            "too few preference pairs; the SFT model's samples scored too alike".into(),
-        ));
-    }
-    // SFT baseline rows and responses (the reference for win rates).
-    let eval_tasks = sample_tasks(3, config.eval_prompts);
-    let reference = load_model(&sft_dir, Trainability::Frozen, DType::F32, &device)?.model;
-    let mut sft_rows = Vec::new();
-    let mut sft_texts = Vec::new();
-    let mut sft_per_prompt = Vec::new();
-    let prompts = prompt_ids(&tok, &eval_tasks)?;
-    for &t in &config.temperatures {
-        let texts: Vec<String> = sample(&reference, &tok, &prompts, t, EVAL_SEED)?
-            .into_iter()
-            .map(|g| g.text)
-            .collect();
-        let e = evaluate_at(
-            &reference,
-            &reference,
-            &tok,
-            &judge,
-            &eval_tasks,
-            t,
-            EVAL_SEED,
-            &texts,
-        )?;
-        sft_rows.push(e.row);
-        sft_per_prompt.push(e.per_prompt);
-        sft_texts.push(texts);
-    }
     // 4–5. Arms.
     let ctx = EvalContext {
-        reference: &reference,
-        tokenizer: &tok,
+        reference: &prep.reference,
+        tokenizer: &prep.tokenizer,
         judge: &judge,
         tasks: &eval_tasks,
         temperatures: &config.temperatures,
-        sft_texts: &sft_texts,
+        sft_texts: &baseline.texts,
     };
     let mut arms = Vec::new();
     for seed in 0..config.seeds as u64 {
@@ -222,17 +107,16 @@ pub fn run_demo(config: &DemoConfig, mut progress: impl FnMut(&str)) -> Result<D
             let budget = ArmBudget {
                 epochs: config.epochs,
                 batch_size: BATCH,
-                learning_rate: config.learning_rate,
                 seed,
                 logging_steps: config.logging_steps,
-                dpo_beta: config.dpo_beta,
                 save_steps: 0,
             };
             let text = arm_config(
                 arm,
-                &sft_dir,
-                &train_path,
-                &eval_path,
+                &config.knobs(arm),
+                &prep.sft_dir,
+                &prep.train_path,
+                &prep.eval_path,
                 &arm_dir.join("run"),
                 &budget,
             );
@@ -263,33 +147,28 @@ pub fn run_demo(config: &DemoConfig, mut progress: impl FnMut(&str)) -> Result<D
             .collect();
         overoptimization = overoptimization_study(
             &ctx,
-            &sft_dir,
-            &train_path,
-            &eval_path,
+            &prep.sft_dir,
+            &prep.train_path,
+            &prep.eval_path,
             &out.join("overoptimization"),
+            config.dpo,
             ArmBudget {
                 epochs: config.overopt_epochs,
                 batch_size: BATCH,
-                learning_rate: config.learning_rate,
                 seed: 0,
                 logging_steps: config.logging_steps,
-                dpo_beta: config.dpo_beta,
                 save_steps: 0,
             },
-            train_pairs.records.len().div_ceil(BATCH) as u64,
+            prep.pairs.0.div_ceil(BATCH) as u64,
             &at,
         )?;
     }
     let mut results = DemoResults {
         config: config.clone(),
-        sft_loss,
-        pairs: (
-            train_pairs.records.len(),
-            heldout_pairs.records.len(),
-            train_pairs.ties_skipped + heldout_pairs.ties_skipped,
-        ),
-        sft: sft_rows,
-        sft_per_prompt,
+        sft_loss: prep.sft_loss,
+        pairs: prep.pairs,
+        sft: baseline.rows,
+        sft_per_prompt: baseline.per_prompt,
         arms,
         claims: Vec::new(),
         overoptimization,

@@ -1,0 +1,409 @@
+//! `ganpo demo --tune`: chooses every arm's knobs on validation prompts (drawn apart from the
+//! training, held-out and evaluation prompts), with the same budget for GANPO's own knobs as for
+//! the base losses' (the same number of trained and evaluated settings).
+//!
+//! Stage 1 tries each base loss (DPO, SimPO) on a grid of β × learning rate. Stage 2 keeps the
+//! base loss's chosen (β, lr) and tries GANPO on a grid of λ × discriminator (width, depth,
+//! learning rate). A setting's validation score is the judge's mean over the validation prompts at
+//! T = 0 and T = 0.7; the highest wins. Each setting's difference to the winner carries a 95%
+//! paired bootstrap interval over prompts, so the table says which choices the validation split
+//! can tell apart. Seed 0, the demo's default budget. Finished trials are kept in
+//! `tune/<arm>-<n>/trial.json` and skipped on a rerun with the same settings.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::arms::{ARMS, Arm, ArmBudget, arm_config, train_arm};
+use super::config::{ArmKnobs, DemoConfig, GanpoKnobs, LossKnobs};
+use super::evaluate::EvalContext;
+use super::prepare::{prepare, task_seeds};
+use super::run::BATCH;
+use super::stats::{Interval, RESAMPLES, paired_bootstrap};
+use super::task::sample_tasks;
+use crate::judge::StructuredTaskJudge;
+use crate::{Error, Result};
+
+/// The temperatures a setting is scored at.
+pub const TUNE_TEMPERATURES: [f64; 2] = [0.0, 0.7];
+
+/// The grids searched (each arm gets `len × len` settings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TuneGrid {
+    /// DPO's β values.
+    pub dpo_betas: Vec<f64>,
+    /// SimPO's β values.
+    pub simpo_betas: Vec<f64>,
+    /// Learning rates (both losses).
+    pub learning_rates: Vec<f64>,
+    /// GANPO's λ values.
+    pub lambdas: Vec<f64>,
+    /// Discriminators: (width, depth, learning rate; `None` = the policy's lr / 2, the authors'
+    /// ratio).
+    pub discriminators: Vec<(usize, usize, Option<f64>)>,
+}
+
+impl TuneGrid {
+    /// The grid of the default run (3 × 3 per arm), or `--quick`'s (2 × 1, a smoke test).
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            TuneGrid {
+                dpo_betas: vec![0.1, 0.3],
+                simpo_betas: vec![2.0, 4.0],
+                learning_rates: vec![3e-5],
+                lambdas: vec![0.3, 1.0],
+                discriminators: vec![(64, 1, None)],
+            }
+        } else {
+            TuneGrid {
+                dpo_betas: vec![0.05, 0.1, 0.2],
+                simpo_betas: vec![1.0, 2.0, 4.0],
+                learning_rates: vec![1e-5, 3e-5, 1e-4],
+                lambdas: vec![0.3, 1.0, 3.0],
+                discriminators: vec![(64, 1, None), (64, 1, Some(3e-4)), (128, 2, Some(3e-4))],
+            }
+        }
+    }
+}
+
+/// One trained and scored setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Arm name.
+    pub arm: String,
+    /// The knobs, in words (also the cache key).
+    pub setting: String,
+    /// Validation score at each of [`TUNE_TEMPERATURES`].
+    pub scores: Vec<f64>,
+    /// Their mean (the selection criterion).
+    pub score: f64,
+    /// Per-prompt mean over the temperatures (what the intervals are computed from).
+    pub per_prompt: Vec<f64>,
+    /// Held-out pair reward accuracy at the end of training.
+    pub reward_accuracy: f64,
+    /// Training seconds.
+    pub seconds: f64,
+}
+
+/// One arm's search: its trials and the index of the chosen one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmSearch {
+    /// Arm name.
+    pub arm: String,
+    /// Every setting tried, in order.
+    pub trials: Vec<Trial>,
+    /// The knobs of each trial.
+    #[serde(skip)]
+    pub knobs: Vec<ArmKnobs>,
+    /// Index of the chosen trial.
+    pub chosen: usize,
+    /// Each trial's score minus the chosen one's, 95% paired bootstrap over prompts.
+    pub versus_chosen: Vec<Interval>,
+}
+
+/// Settings of `arm` to try: the base grid, or GANPO's on top of the base's `chosen` knobs.
+fn settings(arm: &Arm, grid: &TuneGrid, chosen: Option<LossKnobs>) -> Vec<ArmKnobs> {
+    match (arm.ganpo, chosen) {
+        (true, Some(loss)) => grid
+            .lambdas
+            .iter()
+            .flat_map(|&lambda| {
+                grid.discriminators.iter().map(move |&(w, d, lr)| ArmKnobs {
+                    loss,
+                    ganpo: Some(GanpoKnobs {
+                        lambda,
+                        disc_width: w,
+                        disc_depth: d,
+                        disc_learning_rate: lr.unwrap_or(loss.learning_rate / 2.0),
+                    }),
+                })
+            })
+            .collect(),
+        _ => {
+            let betas = match arm.loss {
+                super::arms::BaseLoss::Dpo => &grid.dpo_betas,
+                super::arms::BaseLoss::Simpo => &grid.simpo_betas,
+            };
+            betas
+                .iter()
+                .flat_map(|&beta| {
+                    grid.learning_rates
+                        .iter()
+                        .map(move |&learning_rate| ArmKnobs {
+                            loss: LossKnobs {
+                                beta,
+                                learning_rate,
+                            },
+                            ganpo: None,
+                        })
+                })
+                .collect()
+        }
+    }
+}
+
+/// The knobs in words.
+pub fn describe(k: &ArmKnobs) -> String {
+    let base = format!("β {}, lr {:e}", k.loss.beta, k.loss.learning_rate);
+    match k.ganpo {
+        Some(g) => format!(
+            "{base}; λ {}, D {}×{}, D lr {:e}",
+            g.lambda, g.disc_width, g.disc_depth, g.disc_learning_rate
+        ),
+        None => base,
+    }
+}
+
+/// Runs the search for every arm of `config.arms` (a GANPO arm needs its base arm).
+pub fn tune(
+    config: &DemoConfig,
+    grid: &TuneGrid,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<ArmSearch>> {
+    let prep = prepare(config, &mut progress)?;
+    let tasks = sample_tasks(task_seeds::VALIDATION, config.validation_prompts);
+    let baseline = prep.baseline(&tasks, &TUNE_TEMPERATURES)?;
+    let judge = StructuredTaskJudge;
+    let ctx = EvalContext {
+        reference: &prep.reference,
+        tokenizer: &prep.tokenizer,
+        judge: &judge,
+        tasks: &tasks,
+        temperatures: &TUNE_TEMPERATURES,
+        sft_texts: &baseline.texts,
+    };
+    let budget = ArmBudget {
+        epochs: config.epochs,
+        batch_size: BATCH,
+        seed: 0,
+        logging_steps: config.logging_steps,
+        save_steps: 0,
+    };
+    let mut searches: Vec<ArmSearch> = Vec::new();
+    // Base arms first: the GANPO arms build on their choice.
+    let order = ARMS
+        .iter()
+        .filter(|a| !a.ganpo)
+        .chain(ARMS.iter().filter(|a| a.ganpo));
+    for arm in order.filter(|a| config.arms.iter().any(|n| n == a.name)) {
+        let base = ARMS.iter().find(|b| b.loss == arm.loss && !b.ganpo);
+        let chosen = match (arm.ganpo, base) {
+            (true, Some(b)) => Some(
+                searches
+                    .iter()
+                    .find(|s| s.arm == b.name)
+                    .map(|s| s.knobs[s.chosen].loss)
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "tuning {} needs its base arm {} in --arms",
+                            arm.name, b.name
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
+        let knobs = settings(arm, grid, chosen);
+        let mut trials = Vec::new();
+        for (i, k) in knobs.iter().enumerate() {
+            let dir = config
+                .output
+                .join("tune")
+                .join(format!("{}-{i}", arm.name.replace('+', "_")));
+            progress(&format!(
+                "tuning {} {}/{}: {}",
+                arm.name,
+                i + 1,
+                knobs.len(),
+                describe(k)
+            ));
+            trials.push(trial(arm, k, &dir, &prep, &ctx, &budget)?);
+        }
+        searches.push(choose(arm.name, trials, knobs)?);
+    }
+    Ok(searches)
+}
+
+/// Trains and scores one setting, or reads it back when `dir` already holds it.
+fn trial(
+    arm: &Arm,
+    knobs: &ArmKnobs,
+    dir: &Path,
+    prep: &super::prepare::Prepared,
+    ctx: &EvalContext<'_>,
+    budget: &ArmBudget,
+) -> Result<Trial> {
+    let setting = describe(knobs);
+    let saved = dir.join("trial.json");
+    if let Ok(text) = std::fs::read_to_string(&saved)
+        && let Ok(t) = serde_json::from_str::<Trial>(&text)
+        && t.setting == setting
+    {
+        return Ok(t);
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let text = arm_config(
+        arm,
+        knobs,
+        &prep.sft_dir,
+        &prep.train_path,
+        &prep.eval_path,
+        &dir.join("run"),
+        budget,
+    );
+    let run = train_arm(&text, &dir.join("config.toml"))?;
+    let (rows, per_prompt) = ctx.evaluate_dir(&dir.join("run").join("final"), &[])?;
+    let n = per_prompt.first().map_or(0, |p| p.scores.len());
+    let per_prompt: Vec<f64> = (0..n)
+        .map(|p| per_prompt.iter().map(|t| t.scores[p]).sum::<f64>() / per_prompt.len() as f64)
+        .collect();
+    let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let t = Trial {
+        arm: arm.name.to_string(),
+        setting,
+        score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
+        scores,
+        per_prompt,
+        reward_accuracy: run
+            .eval
+            .get("eval_rewards/accuracies")
+            .copied()
+            .unwrap_or(f64::NAN),
+        seconds: run.seconds,
+    };
+    let json = serde_json::to_string_pretty(&t).map_err(|e| Error::Config(e.to_string()))?;
+    crate::atomic_file::write_file_atomically(&saved, json.as_bytes())?;
+    let _ = std::fs::remove_dir_all(dir.join("run").join("final"));
+    Ok(t)
+}
+
+/// Picks the best trial (the first of equals) and brackets every other against it.
+fn choose(arm: &str, trials: Vec<Trial>, knobs: Vec<ArmKnobs>) -> Result<ArmSearch> {
+    let chosen = (0..trials.len())
+        .min_by(|&a, &b| trials[b].score.total_cmp(&trials[a].score))
+        .ok_or_else(|| Error::Config(format!("no settings to tune for {arm}")))?;
+    let versus_chosen = trials
+        .iter()
+        .map(|t| {
+            let diff: Vec<f64> = t
+                .per_prompt
+                .iter()
+                .zip(&trials[chosen].per_prompt)
+                .map(|(a, b)| a - b)
+                .collect();
+            paired_bootstrap(&[diff], RESAMPLES, 0x7475_6e65)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ArmSearch {
+        arm: arm.to_string(),
+        trials,
+        knobs,
+        chosen,
+        versus_chosen,
+    })
+}
+
+/// The searches as markdown: one table per arm, the chosen setting marked.
+pub fn tuning_markdown(searches: &[ArmSearch], config: &DemoConfig) -> String {
+    let mut md = format!(
+        "# `ganpo demo --tune`\n\nValidation prompts: {} (drawn apart from the training, held-out and \
+         evaluation prompts); score: the judge's mean at T = 0 and 0.7; seed 0; {} epoch(s) per setting; \
+         each arm tried the same number of settings. \"vs chosen\": the setting's score minus the chosen \
+         one's, 95% paired bootstrap over prompts.\n",
+        config.validation_prompts, config.epochs
+    );
+    for s in searches {
+        let _ = writeln!(
+            md,
+            "\n## {}\n\n| setting | score T=0 | score T=0.7 | mean | vs chosen | held-out reward acc. | train s |\n|---|---|---|---|---|---|---|",
+            s.arm
+        );
+        for (i, (t, v)) in s.trials.iter().zip(&s.versus_chosen).enumerate() {
+            let mark = if i == s.chosen { " **(chosen)**" } else { "" };
+            let vs = if i == s.chosen {
+                "—".to_string()
+            } else {
+                format!("{:+.3} [{:+.3}, {:+.3}]", v.estimate, v.low, v.high)
+            };
+            let _ = writeln!(
+                md,
+                "| {}{mark} | {:.3} | {:.3} | {:.3} | {vs} | {:.3} | {:.1} |",
+                t.setting,
+                t.scores.first().copied().unwrap_or(f64::NAN),
+                t.scores.get(1).copied().unwrap_or(f64::NAN),
+                t.score,
+                t.reward_accuracy,
+                t.seconds
+            );
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arm_gets_the_same_number_of_settings() {
+        for quick in [false, true] {
+            let grid = TuneGrid::new(quick);
+            let base = LossKnobs {
+                beta: 0.1,
+                learning_rate: 3e-5,
+            };
+            let counts: Vec<usize> = ARMS
+                .iter()
+                .map(|a| settings(a, &grid, a.ganpo.then_some(base)).len())
+                .collect();
+            assert!(
+                counts.iter().all(|&c| c == counts[0] && c > 1),
+                "{counts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ganpo_settings_keep_the_base_choice_and_default_to_half_its_lr() {
+        let grid = TuneGrid::new(false);
+        let base = LossKnobs {
+            beta: 0.2,
+            learning_rate: 1e-4,
+        };
+        let s = settings(&ARMS[1], &grid, Some(base));
+        assert!(s.iter().all(|k| k.loss == base && k.ganpo.is_some()));
+        assert_eq!(s[0].ganpo.unwrap().disc_learning_rate, 5e-5);
+    }
+
+    #[test]
+    fn the_first_of_equal_scores_is_chosen_and_intervals_are_against_it() {
+        let trial = |score: f64, per_prompt: Vec<f64>| Trial {
+            arm: "dpo".into(),
+            setting: format!("{score}"),
+            scores: vec![score, score],
+            score,
+            per_prompt,
+            reward_accuracy: 0.5,
+            seconds: 1.0,
+        };
+        let trials = vec![
+            trial(0.4, vec![0.4, 0.4]),
+            trial(0.6, vec![0.5, 0.7]),
+            trial(0.6, vec![0.7, 0.5]),
+        ];
+        let knobs = (0..3)
+            .map(|_| ArmKnobs {
+                loss: LossKnobs {
+                    beta: 0.1,
+                    learning_rate: 1e-5,
+                },
+                ganpo: None,
+            })
+            .collect();
+        let s = choose("dpo", trials, knobs).unwrap();
+        assert_eq!(s.chosen, 1);
+        assert!((s.versus_chosen[0].estimate + 0.2).abs() < 1e-12);
+        assert_eq!(s.versus_chosen[1].estimate, 0.0);
+    }
+}
