@@ -1,6 +1,7 @@
 //! Every relative link and every repository path (`src/…`, `docs/…`, `tests/…`, …) named in
-//! README.md and docs/**/*.md resolves to a file or folder of the repository, and no doc, tool or
-//! script names a machine-specific absolute path.
+//! README.md and docs/**/*.md resolves to a file or folder of the repository, no doc, tool or
+//! script names a machine-specific absolute path, and docs/design.md's Layout names every
+//! top-level module.
 
 use std::path::{Path, PathBuf};
 
@@ -225,5 +226,46 @@ fn the_checker_finds_broken_links_and_paths() {
     assert_eq!(
         broken(&nested, "[design](design.md)"),
         ["link (design.md)"]
+    );
+}
+
+#[test]
+fn design_layout_names_every_top_level_module() {
+    let design = std::fs::read_to_string(root().join("docs/design.md")).unwrap();
+    let layout = design
+        .split("\n## Layout\n")
+        .nth(1)
+        .expect("docs/design.md has a `## Layout` section");
+    let layout = layout.split("\n## ").next().unwrap();
+    // The crate's `src/`, and each workspace member's if the repository becomes a workspace.
+    let mut sources = vec![PathBuf::from("src")];
+    if let Ok(members) = std::fs::read_dir(root().join("crates")) {
+        for member in members.flatten() {
+            sources.push(Path::new("crates").join(member.file_name()).join("src"));
+        }
+    }
+    let mut missing = Vec::new();
+    for src in sources {
+        let Ok(entries) = std::fs::read_dir(root().join(&src)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let shown = if entry.path().is_dir() {
+                format!("{}/{name}/", src.display())
+            } else if name.ends_with(".rs") {
+                format!("{}/{name}", src.display())
+            } else {
+                continue;
+            };
+            if !layout.contains(&shown) {
+                missing.push(shown);
+            }
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "docs/design.md's Layout does not name: {missing:?}"
     );
 }
