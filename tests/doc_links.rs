@@ -223,10 +223,7 @@ fn the_checker_finds_broken_links_and_paths() {
     // Links resolve from the file's own folder.
     let nested = root().join("docs/bench/README.md");
     assert!(broken(&nested, "[history](HISTORY.md) [up](../design.md)").is_empty());
-    assert_eq!(
-        broken(&nested, "[design](design.md)"),
-        ["link (design.md)"]
-    );
+    assert_eq!(broken(&nested, "[design](design.md)"), ["link (design.md)"]);
 }
 
 #[test]

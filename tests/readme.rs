@@ -21,8 +21,13 @@ fn fenced(lang: &str) -> String {
     let text = readme();
     let open = format!("```{lang}\n");
     let mut blocks = text.split(&open).skip(1);
-    let body = blocks.next().unwrap_or_else(|| panic!("README has no ```{lang} block"));
-    assert!(blocks.next().is_none(), "README has more than one ```{lang} block");
+    let body = blocks
+        .next()
+        .unwrap_or_else(|| panic!("README has no ```{lang} block"));
+    assert!(
+        blocks.next().is_none(),
+        "README has more than one ```{lang} block"
+    );
     body.split("```").next().unwrap().to_owned()
 }
 
@@ -44,7 +49,11 @@ fn ci_runs_the_readme_test_command() {
 fn the_readme_data_example_loads_as_plain_and_chat_records() {
     let path = root().join("examples/preferences.jsonl");
     let file = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(fenced("jsonl"), file, "README's example is examples/preferences.jsonl");
+    assert_eq!(
+        fenced("jsonl"),
+        file,
+        "README's example is examples/preferences.jsonl"
+    );
     let records = read_records(&path).unwrap();
     assert_eq!(records.len(), 5);
     let examples: Vec<Example> = records
@@ -72,12 +81,25 @@ fn the_readme_smollm2_config_is_the_example_file_and_parses() {
         .skip_while(|l| l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(fenced("toml"), body, "README's config is examples/smollm2_ganpo.toml");
+    assert_eq!(
+        fenced("toml"),
+        body,
+        "README's config is examples/smollm2_ganpo.toml"
+    );
     let gguf = "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
     let config = TrainConfig::load(&path, &[format!("model.path={gguf}")]).unwrap();
     assert_eq!(config.model.path, Path::new(gguf));
     assert!(config.ganpo.is_some(), "the example trains DPO + GANPO");
-    assert!(config.data.train_file.exists(), "{:?}", config.data.train_file);
+    assert!(
+        config.data.train_file.exists(),
+        "{:?}",
+        config.data.train_file
+    );
     // Relative to the config's folder: the README's `runs/smollm2_ganpo/final`.
-    assert!(config.training.output_dir.ends_with("examples/../runs/smollm2_ganpo"));
+    assert!(
+        config
+            .training
+            .output_dir
+            .ends_with("examples/../runs/smollm2_ganpo")
+    );
 }
