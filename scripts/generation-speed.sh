@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GGUF="$(scripts/fetch-smollm2.sh)"
-cargo build --release --quiet
+cargo build --release --locked --quiet
 PROMPTS="$(mktemp)"
 trap 'rm -f "$PROMPTS"' EXIT
 for q in "What is the capital of France?" "Name three primary colors." \

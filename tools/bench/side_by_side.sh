@@ -6,8 +6,8 @@
 #   tools/bench/side_by_side.sh --shape smollm2-135m --batch-pairs 4 --seq-len 256 --steps 3 --warmup 1 --threads 2
 #
 # Arguments go to both tools unchanged (--shape, --batch-pairs, --seq-len, --prompt-len, --steps,
-# --warmup, --threads, --seed). Environment: PYTHON (default /work/pyenv/venv/bin/python, with torch
-# and transformers), OUT (report directory, default bench-out), CARGO_TARGET_DIR (as cargo), QUIET
+# --warmup, --threads, --seed). Environment: PYTHON (default: python3 on PATH; it must import torch
+# and transformers, see tools/bench/requirements.txt, e.g. a venv's python), OUT (report directory, default bench-out), CARGO_TARGET_DIR (as cargo), QUIET
 # (default 1: each run waits for a quiet machine and is repeated if other work shared it, see
 # tools/bench/when_quiet.py; 0: run at once), LOSSES (default "dpo ganpo"), ROUNDS (default 1: with
 # n > 1 the per-loss pairs run n times, alternating the tools, into $OUT/round-<i>/, and each loss's
@@ -19,7 +19,12 @@
 # tools/bench/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON="${PYTHON:-/work/pyenv/venv/bin/python}"
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c "import torch, transformers" 2>/dev/null; then
+  echo "error: $PYTHON cannot import torch and transformers; set PYTHON to a Python that can" \
+       "(pip install -r tools/bench/requirements.txt)" >&2
+  exit 2
+fi
 OUT="${OUT:-bench-out}"
 mkdir -p "$OUT"
 cargo build --release --locked --bin ganpo

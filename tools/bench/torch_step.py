@@ -22,7 +22,7 @@ backward, optimizer (clip, step, zero_grad). Peak RSS: Linux VmHWM, reset throug
 before each mode (as ganpo does), else resource.getrusage. The learning-rate schedule is left out
 (constant lr): it does not change the work.
 
-    /work/pyenv/venv/bin/python tools/bench/torch_step.py --shape smollm2-135m --batch-pairs 4 \
+    python3 tools/bench/torch_step.py --shape smollm2-135m --batch-pairs 4 \
         --seq-len 256 --steps 2 --warmup 1 --threads 2 --output /tmp/torch.json
 
 Not part of CI. tools/bench/side_by_side.sh runs this and `ganpo bench` back to back.

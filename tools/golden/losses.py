@@ -12,7 +12,7 @@ Inputs are float32 values (so the Rust side sees exactly the same numbers); ever
 runs in float64 on them. For each case the fixture holds per-example losses, rewards and the gradient of
 sum_i c_i * loss_i with respect to the policy log-probs (c: a fixed random cotangent).
 
-Run from the repository root:  /work/pyenv/venv/bin/python tools/golden/losses.py
+Run from the repository root with a Python that has torch:  python3 tools/golden/losses.py
 """
 
 import json
