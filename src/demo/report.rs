@@ -23,13 +23,19 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn cell(xs: &[f64], seeds: usize) -> String {
+/// Mean (± standard deviation over seeds, when there are several) at `decimals` places: rates
+/// and scores at 3, lengths and seconds at 1, MiB at 0, in every table alike.
+fn cell_with(xs: &[f64], seeds: usize, decimals: usize) -> String {
     let (m, s) = mean_std(xs);
     if seeds > 1 {
-        format!("{m:.3} ± {s:.3}")
+        format!("{m:.decimals$} ± {s:.decimals$}")
     } else {
-        format!("{m:.3}")
+        format!("{m:.decimals$}")
     }
+}
+
+fn cell(xs: &[f64], seeds: usize) -> String {
+    cell_with(xs, seeds, 3)
 }
 
 /// The arms this run trained, in the canonical order.
@@ -63,16 +69,17 @@ pub fn summary_table(r: &DemoResults) -> String {
                 .filter(|a| a.arm == arm)
                 .map(|a| &a.temperatures[i])
                 .collect();
-            let col = |f: &dyn Fn(&super::evaluate::TemperatureRow) -> f64| {
-                cell(&rows.iter().map(|x| f(x)).collect::<Vec<_>>(), seeds)
+            let col_with = |f: &dyn Fn(&super::evaluate::TemperatureRow) -> f64, d: usize| {
+                cell_with(&rows.iter().map(|x| f(x)).collect::<Vec<_>>(), seeds, d)
             };
+            let col = |f: &dyn Fn(&super::evaluate::TemperatureRow) -> f64| col_with(f, 3);
             let _ = writeln!(
                 t,
                 "| {arm} | {temp} | {} | {} | {} | {} | {} | {} |",
                 col(&|x| x.score),
                 col(&|x| x.content),
                 col(&|x| x.structure_valid_rate),
-                col(&|x| x.mean_length),
+                col_with(&|x| x.mean_length, 1),
                 col(&|x| x.win_rate_vs_sft),
                 col(&|x| x.kl_to_reference)
             );
@@ -95,8 +102,8 @@ pub fn summary_table(r: &DemoResults) -> String {
             t,
             "| {arm} | {} | {} | {} |",
             cell(&acc, seeds),
-            cell(&secs, seeds),
-            cell(&rss, seeds)
+            cell_with(&secs, seeds, 1),
+            cell_with(&rss, seeds, 0)
         );
     }
     let arms = trained(r);
