@@ -8,39 +8,36 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use common::config::ConfigText;
 use common::fixture;
 use ganpo::config::train::TrainConfig;
-use ganpo::train::metrics::MetricsLog;
-use ganpo::train::run::{load_datasets, total_steps};
+use ganpo::train::run::load_datasets;
+use ganpo::train::setup::RunSetup;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &Path, train: &Path, extra: &str, sets: &[&str]) -> ganpo::Result<TrainConfig> {
-    let text = format!(
-        "[model]\npath = \"{}\"\n[data]\ntrain_file = \"{}\"\nmax_length = 64\nmax_prompt_length = 32\n\
-         [training]\noutput_dir = \"{}\"\nper_device_train_batch_size = 8\nlearning_rate = 1e-3\n\
-         save_steps = 1\nmax_steps = 2\n{extra}",
-        fixture("models/llama").display(),
-        train.display(),
-        out.display(),
-    );
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    TrainConfig::from_toml(&text, &sets, "test.toml")
+    ConfigText::new(out)
+        .train_file(train)
+        .training(
+            "per_device_train_batch_size = 8\nlearning_rate = 1e-3\nsave_steps = 1\nmax_steps = 2",
+        )
+        .tables(extra)
+        .parse(sets)
 }
 
 /// Trains `cfg` to the end (from `resume` if given).
 fn train(cfg: &TrainConfig, resume: Option<&Path>) -> ganpo::Result<()> {
-    let mut trainer = match resume {
-        None => Trainer::new(cfg.clone(), 1)?,
-        Some(dir) => Trainer::resume(cfg.clone(), dir, 1)?,
+    let trainer = match resume {
+        None => Trainer::new(cfg.clone())?,
+        Some(dir) => Trainer::resume(cfg.clone(), dir)?,
     };
-    let (data, _) = load_datasets(cfg, &trainer)?;
-    trainer.set_total_steps(total_steps(cfg, data.pairs.len()));
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &serde_json::Value::Null,
-        resume.map(|_| trainer.step),
-    )?;
+    let setup = RunSetup::around(trainer)?;
+    let mut log = setup.open_log(resume.is_some())?;
+    let RunSetup {
+        mut trainer,
+        train: data,
+        ..
+    } = setup;
     let stop = Arc::new(AtomicBool::new(false));
     trainer.run(&data, None, &mut log, stop, |_, _, _| {})?;
     Ok(())
@@ -62,7 +59,7 @@ fn a_record_longer_than_the_discriminator_positions_fails_at_load_with_its_line(
     let ganpo =
         "[ganpo]\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 16\n";
     let cfg = config(&tmp.path().join("out"), &data, ganpo, &[]).unwrap();
-    let trainer = Trainer::new(cfg.clone(), 1).unwrap();
+    let trainer = Trainer::new(cfg.clone()).unwrap();
     let err = load_datasets(&cfg, &trainer).unwrap_err().to_string();
     assert!(
         err.contains("train.jsonl:2")
@@ -103,7 +100,7 @@ fn a_reference_with_another_vocabulary_is_refused_at_load() {
         &[&set],
     )
     .unwrap();
-    let err = Trainer::new(cfg, 1).err().expect("refused").to_string();
+    let err = Trainer::new(cfg).err().expect("refused").to_string();
     assert!(
         err.contains("model.reference") && err.contains("120") && err.contains("96"),
         "{err}"
@@ -127,7 +124,7 @@ fn resume_names_the_changed_keys_and_refuses_a_cursor_past_the_data() {
         &["training.seed=7", "optimizer.weight_decay=0.1"],
     )
     .unwrap();
-    let err = Trainer::resume(changed, &checkpoint, 1)
+    let err = Trainer::resume(changed, &checkpoint)
         .err()
         .expect("refused")
         .to_string();

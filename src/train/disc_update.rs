@@ -9,8 +9,7 @@ use crate::config::train::Pooling;
 use crate::data::BatchTensors;
 use crate::ganpo::{Latents, discriminator_step};
 use crate::train::forward::PairOutputs;
-use crate::train::metrics::Metrics;
-use crate::train::step_parts::{ordering_accuracy, scalar};
+use crate::train::metrics::{Metrics, ordering_accuracy, scalar};
 use crate::train::trainer::GanpoParts;
 
 /// The discriminators' `[2B, T]` mask for a batch under `pooling`.

@@ -7,12 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::train::TrainConfig;
 use crate::data::{Batch, BatchTensors, PreferenceDataset, TokenizedPair};
-use crate::losses::LossInputs;
 use crate::train::checkpoint_dir::publish_dir;
 use crate::train::data_order::epoch_order;
-use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
-use crate::train::pair_metrics::SumMetrics;
 use crate::train::position_limits::check_position_limits;
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
@@ -90,57 +87,6 @@ impl Trainer {
     fn save_checked(&self) -> Result<PathBuf> {
         self.check_finite_weights()?;
         self.save_checkpoint()
-    }
-
-    /// Preference metrics of the policy on `pairs` (no gradient), prefixed `eval_`.
-    pub fn evaluate(&mut self, pairs: &[TokenizedPair]) -> Result<Metrics> {
-        let size = self
-            .config
-            .training
-            .per_device_eval_batch_size
-            .unwrap_or(self.config.training.per_device_train_batch_size);
-        let refs: Vec<&TokenizedPair> = pairs.iter().collect();
-        let mut sums = SumMetrics::default();
-        let total = pairs.len() as f64;
-        let mut state = self.loss_state; // evaluation must not advance BCO's running mean
-        for batch in micro_batches(self, &refs, size)? {
-            let share = (batch.input_ids.dim(0)? / 2) as f64 / total;
-            let out = pair_forward(
-                &self.policy,
-                &batch.input_ids,
-                &batch.attention_mask,
-                &batch.loss_mask,
-                false,
-            )?;
-            let reference = self
-                .reference
-                .as_ref()
-                .map(|r| {
-                    pair_forward(
-                        r,
-                        &batch.input_ids,
-                        &batch.attention_mask,
-                        &batch.loss_mask,
-                        false,
-                    )
-                })
-                .transpose()?;
-            let mut inputs = LossInputs::from_sequence_logps(
-                &out.sequence,
-                reference.as_ref().map(|r| &r.sequence),
-            )?;
-            if self.config.loss.use_weighting {
-                // WPO weights only rescale the loss; evaluation reports the unweighted objective.
-                inputs.wpo_log_weights = None;
-            }
-            let loss = self.loss.without_weighting();
-            let lo = loss.compute(&inputs, &mut state)?;
-            sums.add(&out, &loss.logged_logps(&inputs)?, &lo, share)?;
-        }
-        let mut m = Metrics::new();
-        sums.write_prefixed(&mut m, "eval_");
-        m.insert("eval_loss".into(), sums.loss());
-        Ok(m)
     }
 
     /// Trains on `train` until the configured number of steps, logging to `log`, evaluating on
