@@ -1,6 +1,7 @@
 //! Training refuses what would fail late or silently: a record too long for the models' positions
 //! (named by file:line, at load), a reference with another vocabulary (at load), a resume whose
-//! config changed (naming the keys), and a resume cursor past the end of the data.
+//! config changed (naming the keys), a resume cursor past the end of the data, and a step before
+//! the run's length sized the learning-rate schedules.
 
 mod common;
 
@@ -142,4 +143,29 @@ fn resume_names_the_changed_keys_and_refuses_a_cursor_past_the_data() {
         err.contains("past the end") && err.contains("train.jsonl (4 pairs)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_trainer_whose_schedules_are_unsized_refuses_to_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &tmp.path().join("out"),
+        &fixture("train/train.jsonl"),
+        "",
+        &[],
+    )
+    .unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    let (train, _) = load_datasets(&cfg, &trainer).unwrap();
+    let batch = ganpo::data::Batch::collate(train.pairs.iter().take(2), trainer.tokenizer.pad_id())
+        .unwrap()
+        .to_tensors(&trainer.device)
+        .unwrap();
+    let err = trainer
+        .train_step(std::slice::from_ref(&batch), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("set_total_steps"), "{err}");
+    trainer.set_total_steps(2);
+    trainer.train_step(&[batch], false).unwrap();
 }

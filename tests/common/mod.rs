@@ -24,6 +24,23 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Runs the `ganpo` binary with `args`.
+pub fn ganpo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ganpo"))
+        .args(args)
+        .output()
+        .expect("ganpo runs")
+}
+
+/// Runs `ganpo args`, expecting it to fail cleanly (an error, not a panic); returns stderr.
+pub fn ganpo_fails(args: &[&str]) -> String {
+    let out = ganpo(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
 /// Loads every tensor of a safetensors fixture.
 pub fn load_golden(path: &std::path::Path) -> std::collections::HashMap<String, Tensor> {
     candle_core::safetensors::load(path, &Device::Cpu).expect("golden fixture loads")
