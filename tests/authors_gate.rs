@@ -11,7 +11,7 @@ use common::{run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::data::{Batch, BatchTensors};
 use ganpo::train::metrics::Metrics;
-use ganpo::train::run::load_datasets;
+use ganpo::train::setup::load_datasets;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path) -> TrainConfig {

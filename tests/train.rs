@@ -12,7 +12,7 @@ use common::config::ConfigText;
 use common::{fixture, run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{check_output_dir, load_datasets};
+use ganpo::train::setup::{check_output_dir, load_datasets};
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path, extra: &str) -> TrainConfig {

@@ -12,8 +12,8 @@ use std::sync::atomic::AtomicBool;
 use common::config::ConfigText;
 use common::fixture;
 use ganpo::config::train::TrainConfig;
-use ganpo::train::run::load_datasets;
 use ganpo::train::setup::RunSetup;
+use ganpo::train::setup::load_datasets;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &Path, train: &Path, extra: &str, sets: &[&str]) -> ganpo::Result<TrainConfig> {

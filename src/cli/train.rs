@@ -10,9 +10,9 @@ use ganpo::config::train::TrainConfig;
 use ganpo::data::{diagnose, read_records};
 use ganpo::train::checkpoint_dir::{remove_previous_run, remove_stale_temporaries};
 use ganpo::train::position_limits::position_limits;
-use ganpo::train::run::{RunOutcome, check_output_dir};
+use ganpo::train::run::RunOutcome;
 use ganpo::train::run_lock::RunLock;
-use ganpo::train::setup::RunSetup;
+use ganpo::train::setup::{RunSetup, check_output_dir};
 use ganpo::train::trainer::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 

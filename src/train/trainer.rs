@@ -280,7 +280,7 @@ impl Trainer {
     /// Sizes the policy and discriminator schedules for `total` optimizer steps (warmup from
     /// `warmup_steps`, else `warmup_ratio` of the total): the one place the warmup is computed.
     /// Schedules are pure functions of the step, so this is called once the dataset (and so the
-    /// run length, [`crate::train::run::total_steps`]) is known; a trainer steps only once sized.
+    /// run length, [`crate::train::setup::total_steps`]) is known; a trainer steps only once sized.
     pub fn set_total_steps(&mut self, total: u64) {
         let t = &self.config.training;
         let warmup = if t.warmup_steps > 0 {
