@@ -45,7 +45,8 @@ impl ConfigText {
         self
     }
 
-    /// Adds `key = value` lines to `[training]`.
+    /// Adds `key = value` lines to `[training]`; they may be followed by whole tables, since only
+    /// [`ConfigText::tables`] comes after `[training]`.
     pub fn training(mut self, lines: &str) -> Self {
         self.training.push_str(lines.trim());
         self.training.push('\n');
