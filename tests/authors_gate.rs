@@ -6,44 +6,25 @@
 mod common;
 
 use candle_core::{Device, Tensor, Var};
-use common::{fixture, run, run_until};
+use common::config::ConfigText;
+use common::{run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::data::{Batch, BatchTensors};
 use ganpo::train::metrics::Metrics;
-use ganpo::train::run::load_datasets;
+use ganpo::train::setup::load_datasets;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path) -> TrainConfig {
-    let text = format!(
-        r#"
-[model]
-path = "{model}"
-[data]
-train_file = "{train}"
-max_length = 64
-max_prompt_length = 32
-[training]
-output_dir = "{out}"
-max_steps = 2
-per_device_train_batch_size = 4
-gradient_accumulation_steps = 2
-learning_rate = 1e-3
-shuffle = false
-[ganpo]
-lambda = 1.0
-compat = "authors"
-pooling = "unmasked"
-[ganpo.discriminator]
-width = 32
-depth = 1
-heads = 4
-max_positions = 64
-"#,
-        model = fixture("models/llama").display(),
-        train = fixture("train/train.jsonl").display(),
-        out = out.display(),
-    );
-    TrainConfig::from_toml(&text, &[], "authors gate config").unwrap()
+    ConfigText::new(out)
+        .training(
+            "max_steps = 2\nper_device_train_batch_size = 4\ngradient_accumulation_steps = 2\n\
+             learning_rate = 1e-3\nshuffle = false",
+        )
+        .tables(
+            "[ganpo]\nlambda = 1.0\ncompat = \"authors\"\npooling = \"unmasked\"\n\
+             [ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 64",
+        )
+        .build()
 }
 
 fn snapshot(vars: &[(String, Var)]) -> Vec<(String, Tensor)> {
@@ -85,7 +66,8 @@ fn disc_changed(before: &[Vec<(String, Tensor)>; 2], t: &Trainer) -> [usize; 2] 
 fn discriminators_step_only_on_gated_optimizer_steps() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path());
-    let mut trainer = Trainer::new(cfg.clone(), 2).unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    trainer.set_total_steps(2);
     assert!(trainer.authors_compat());
     let (train, _) = load_datasets(&cfg, &trainer).unwrap();
     // One optimizer step = two micro-batches of 4 pairs, in file order.

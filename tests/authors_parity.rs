@@ -16,53 +16,25 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{DType, Device};
+use common::config::ConfigText;
 use common::fixture;
 use serde_json::Value;
 
 fn config(out: &Path, accumulation: usize) -> String {
-    format!(
-        r#"
-[model]
-path = "{model}"
-[data]
-train_file = "{train}"
-max_length = 64
-max_prompt_length = 32
-[loss.objective]
-type = "sigmoid"
-beta = 0.1
-[training]
-output_dir = "{out}"
-max_steps = 5
-per_device_train_batch_size = {batch}
-gradient_accumulation_steps = {accumulation}
-learning_rate = 1e-3
-lr_scheduler_type = "linear"
-warmup_steps = 0
-max_grad_norm = 1.0
-shuffle = false
-logging_steps = 1
-save_steps = 1
-save_total_limit = 0
-[optimizer]
-weight_decay = 0.0
-[ganpo]
-compat = "authors"
-pooling = "unmasked"
-init_from = "{init}"
-[ganpo.discriminator]
-width = 64
-depth = 2
-heads = 4
-dropout = 0.0
-max_positions = 64
-"#,
-        model = fixture("models/llama").display(),
-        train = fixture("train/train.jsonl").display(),
-        init = fixture("authors_ganpo/init").display(),
-        out = out.display(),
-        batch = 12 / accumulation,
-    )
+    ConfigText::new(out)
+        .training(&format!(
+            "max_steps = 5\nper_device_train_batch_size = {batch}\ngradient_accumulation_steps = {accumulation}\n\
+             learning_rate = 1e-3\nlr_scheduler_type = \"linear\"\nwarmup_steps = 0\nmax_grad_norm = 1.0\n\
+             shuffle = false\nlogging_steps = 1\nsave_steps = 1\nsave_total_limit = 0",
+            batch = 12 / accumulation,
+        ))
+        .tables(&format!(
+            "[loss.objective]\ntype = \"sigmoid\"\nbeta = 0.1\n[optimizer]\nweight_decay = 0.0\n\
+             [ganpo]\ncompat = \"authors\"\npooling = \"unmasked\"\ninit_from = {init:?}\n\
+             [ganpo.discriminator]\nwidth = 64\ndepth = 2\nheads = 4\ndropout = 0.0\nmax_positions = 64",
+            init = fixture("authors_ganpo/init").display().to_string(),
+        ))
+        .text()
 }
 
 /// Runs `ganpo train` and returns each step's logged metrics.
@@ -270,7 +242,7 @@ fn init_from_errors_name_the_file_and_the_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let load = |text: String| {
         let cfg = TrainConfig::from_toml(&text, &[], "init_from test").unwrap();
-        Trainer::new(cfg, 5).err().expect("must fail").to_string()
+        Trainer::new(cfg).err().expect("must fail").to_string()
     };
     let text = config(&tmp.path().join("run"), 1);
     let empty = tmp.path().join("empty");

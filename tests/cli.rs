@@ -2,16 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::fixture;
-
-fn ganpo(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ganpo"))
-        .args(args)
-        .output()
-        .expect("ganpo runs")
-}
+use common::{fixture, ganpo};
 
 #[test]
 fn inspect_model_reports_architecture_and_parameters() {

@@ -4,21 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::fixture;
-
-/// Runs `ganpo args`, expecting failure; returns stderr.
-fn fails(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganpo"))
-        .args(args)
-        .output()
-        .expect("ganpo runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    stderr
-}
+use common::ganpo_fails as fails;
 
 fn model() -> String {
     fixture("models/llama").display().to_string()

@@ -121,30 +121,24 @@ fn non_finite_weights_stop_the_run_before_any_checkpoint() {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
-    use ganpo::config::train::TrainConfig;
-    use ganpo::train::metrics::MetricsLog;
-    use ganpo::train::run::{load_datasets, total_steps};
-    use ganpo::train::trainer::Trainer;
+    use common::config::ConfigText;
+    use ganpo::train::setup::RunSetup;
 
     // As `ganpo train` runs: denormals flushed, so ε = 1e-45 is 0 and 0/0 updates are NaN.
     ganpo::cpu::init_compute_threads();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let text = format!(
-        "[model]\npath = \"{}\"\n[data]\ntrain_file = \"{}\"\nmax_length = 64\nmax_prompt_length = 32\n\
-         [training]\noutput_dir = \"{}\"\nlearning_rate = 1e-3\nsave_steps = 1\nmax_steps = 2\n\
-         [optimizer]\nadam_epsilon = 1e-45\n",
-        fixture("models/llama").display(),
-        fixture("train/train.jsonl").display(),
-        out.display()
-    );
-    let cfg = TrainConfig::from_toml(&text, &[], "t.toml").unwrap();
-    let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
-    let (data, _) = load_datasets(&cfg, &trainer).unwrap();
-    trainer.set_total_steps(total_steps(&cfg, data.pairs.len()));
-    std::fs::create_dir_all(&out).unwrap();
-    let mut log =
-        MetricsLog::open(&out.join("metrics.jsonl"), &serde_json::Value::Null, None).unwrap();
+    let cfg = ConfigText::new(&out)
+        .training("learning_rate = 1e-3\nsave_steps = 1\nmax_steps = 2")
+        .tables("[optimizer]\nadam_epsilon = 1e-45")
+        .build();
+    let setup = RunSetup::new(&cfg).unwrap();
+    let mut log = setup.open_log(false).unwrap();
+    let RunSetup {
+        mut trainer,
+        train: data,
+        ..
+    } = setup;
     let stop = Arc::new(AtomicBool::new(false));
     let err = trainer
         .run(&data, None, &mut log, stop, |_, _, _| {})

@@ -20,9 +20,8 @@ use ganpo::eval::{
 };
 use ganpo::judge::StructuredTaskJudge;
 use ganpo::model::{LoadedModel, Trainability, load_model};
-use ganpo::train::metrics::MetricsLog;
-use ganpo::train::run::{RunOutcome, load_datasets, total_steps};
-use ganpo::train::trainer::Trainer;
+use ganpo::train::run::RunOutcome;
+use ganpo::train::setup::RunSetup;
 
 fn load(path: &Path) -> LoadedModel {
     load_model(path, Trainability::Frozen, DType::F32, &Device::Cpu).unwrap()
@@ -61,12 +60,14 @@ fn train_tiny(out: &Path) -> std::path::PathBuf {
     let overrides = [format!("training.output_dir=\"{}\"", out.display())];
     // Its paths are relative to examples/, as every config file's are.
     let cfg = TrainConfig::load(Path::new("examples/ganpo_tiny.toml"), &overrides).unwrap();
-    let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
-    let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
-    trainer.set_total_steps(total_steps(&cfg, train.pairs.len()));
-    std::fs::create_dir_all(out).unwrap();
-    let mut log =
-        MetricsLog::open(&out.join("metrics.jsonl"), &serde_json::Value::Null, None).unwrap();
+    let setup = RunSetup::new(&cfg).unwrap();
+    let mut log = setup.open_log(false).unwrap();
+    let RunSetup {
+        mut trainer,
+        train,
+        eval,
+        ..
+    } = setup;
     let stop = Arc::new(AtomicBool::new(false));
     match trainer
         .run(&train, eval.as_ref(), &mut log, stop, |_, _, _| {})

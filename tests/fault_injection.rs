@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::fixture;
+use common::config::ConfigText;
 use ganpo::config::train::TrainConfig;
 use ganpo::train::trainer::Trainer;
 
@@ -20,14 +20,13 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("run.toml");
     std::fs::write(
         &path,
-        format!(
-            "[model]\npath = \"{}\"\n[data]\ntrain_file = \"{}\"\nmax_length = 64\nmax_prompt_length = 32\n\
-             [ganpo]\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 64\n\
-             [training]\noutput_dir = \"out\"\nper_device_train_batch_size = 4\nlearning_rate = 1e-3\n\
-             max_steps = {STEPS}\nsave_steps = 1\nsave_total_limit = 2\nlogging_steps = 1\n",
-            fixture("models/llama").display(),
-            fixture("train/train.jsonl").display(),
-        ),
+        ConfigText::new(Path::new("out"))
+            .training(&format!(
+                "per_device_train_batch_size = 4\nlearning_rate = 1e-3\nmax_steps = {STEPS}\n\
+                 save_steps = 1\nsave_total_limit = 2\nlogging_steps = 1"
+            ))
+            .tables("[ganpo]\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 64")
+            .text(),
     )
     .unwrap();
     path
@@ -51,7 +50,7 @@ fn check_complete(config: &TrainConfig, out: &Path) -> Option<std::path::PathBuf
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if let Some(step) = name.strip_prefix("checkpoint-") {
             let step: u64 = step.parse().unwrap();
-            Trainer::resume(config.clone(), &path, STEPS)
+            Trainer::resume(config.clone(), &path)
                 .unwrap_or_else(|e| panic!("{name} is incomplete: {e}"));
             if newest.as_ref().is_none_or(|(s, _)| step > *s) {
                 newest = Some((step, path));

@@ -213,7 +213,7 @@ fn configs_load_or_name_the_line_or_the_set() {
             }
             Ok(cfg) => {
                 no_panic("total_steps", &shown, || {
-                    ganpo::train::run::total_steps(&cfg, 64)
+                    ganpo::train::setup::total_steps(&cfg, 64)
                 });
             }
         }

@@ -8,36 +8,22 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use common::config::ConfigText;
 use common::{fixture, run, run_until};
 use ganpo::config::train::TrainConfig;
 use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{check_output_dir, load_datasets};
+use ganpo::train::setup::{check_output_dir, load_datasets};
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &std::path::Path, extra: &str) -> TrainConfig {
-    let text = format!(
-        r#"
-[model]
-path = "{model}"
-[data]
-train_file = "{train}"
-eval_file = "{eval}"
-max_length = 64
-max_prompt_length = 32
-[training]
-output_dir = "{out}"
-per_device_train_batch_size = 8
-learning_rate = 1e-3
-logging_steps = 1
-save_steps = 0
-{extra}
-"#,
-        model = fixture("models/llama").display(),
-        train = fixture("train/train.jsonl").display(),
-        eval = fixture("train/eval.jsonl").display(),
-        out = out.display(),
-    );
-    TrainConfig::from_toml(&text, &[], "test config").unwrap()
+    ConfigText::new(out)
+        .data(&format!(
+            "eval_file = {:?}",
+            fixture("train/eval.jsonl").display().to_string()
+        ))
+        .training("per_device_train_batch_size = 8\nlearning_rate = 1e-3\nlogging_steps = 1\nsave_steps = 0")
+        .training(extra)
+        .build()
 }
 
 const GANPO: &str = "[ganpo]\nlambda = 1.0\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 64\n";
@@ -158,7 +144,8 @@ fn each_optimizer_updates_only_its_own_parameters() {
     // A discriminator learning rate of 0: whatever the policy step does, D⁺ and D⁻ must not move.
     let mut cfg = config(tmp.path(), &format!("max_steps = 2\n{GANPO}"));
     cfg.ganpo.as_mut().unwrap().disc_learning_rate = Some(0.0);
-    let mut trainer = Trainer::new(cfg.clone(), 2).unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    trainer.set_total_steps(2);
     let before_disc = trainer.ganpo.as_ref().unwrap().plus.tensors();
     let before_policy: Vec<Vec<f32>> = trainer
         .policy
@@ -207,7 +194,7 @@ fn each_optimizer_updates_only_its_own_parameters() {
 fn tiny_task_is_learned_and_discriminator_metrics_move() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), &format!("num_train_epochs = 3\n{GANPO}"));
-    let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
     let (_, eval) = load_datasets(&cfg, &trainer).unwrap();
     let before = trainer.evaluate(&eval.unwrap().pairs).unwrap();
     let (steps, mut trainer) = run(cfg.clone(), None);
@@ -297,7 +284,8 @@ fn non_finite_loss_stops_the_run_without_updating() {
     let mut cfg = config(&tmp.path().join("out"), "max_steps = 2");
     cfg.training.save_steps = 1;
     cfg.model.path = model;
-    let mut trainer = Trainer::new(cfg.clone(), 2).unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    trainer.set_total_steps(2);
     let (train, _) = load_datasets(&cfg, &trainer).unwrap();
     let before: Vec<f32> = trainer.policy.vars()[0]
         .1

@@ -1,6 +1,7 @@
 //! Training refuses what would fail late or silently: a record too long for the models' positions
 //! (named by file:line, at load), a reference with another vocabulary (at load), a resume whose
-//! config changed (naming the keys), and a resume cursor past the end of the data.
+//! config changed (naming the keys), a resume cursor past the end of the data, and a step before
+//! the run's length sized the learning-rate schedules.
 
 mod common;
 
@@ -8,39 +9,36 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use common::config::ConfigText;
 use common::fixture;
 use ganpo::config::train::TrainConfig;
-use ganpo::train::metrics::MetricsLog;
-use ganpo::train::run::{load_datasets, total_steps};
+use ganpo::train::setup::RunSetup;
+use ganpo::train::setup::load_datasets;
 use ganpo::train::trainer::Trainer;
 
 fn config(out: &Path, train: &Path, extra: &str, sets: &[&str]) -> ganpo::Result<TrainConfig> {
-    let text = format!(
-        "[model]\npath = \"{}\"\n[data]\ntrain_file = \"{}\"\nmax_length = 64\nmax_prompt_length = 32\n\
-         [training]\noutput_dir = \"{}\"\nper_device_train_batch_size = 8\nlearning_rate = 1e-3\n\
-         save_steps = 1\nmax_steps = 2\n{extra}",
-        fixture("models/llama").display(),
-        train.display(),
-        out.display(),
-    );
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    TrainConfig::from_toml(&text, &sets, "test.toml")
+    ConfigText::new(out)
+        .train_file(train)
+        .training(
+            "per_device_train_batch_size = 8\nlearning_rate = 1e-3\nsave_steps = 1\nmax_steps = 2",
+        )
+        .tables(extra)
+        .parse(sets)
 }
 
 /// Trains `cfg` to the end (from `resume` if given).
 fn train(cfg: &TrainConfig, resume: Option<&Path>) -> ganpo::Result<()> {
-    let mut trainer = match resume {
-        None => Trainer::new(cfg.clone(), 1)?,
-        Some(dir) => Trainer::resume(cfg.clone(), dir, 1)?,
+    let trainer = match resume {
+        None => Trainer::new(cfg.clone())?,
+        Some(dir) => Trainer::resume(cfg.clone(), dir)?,
     };
-    let (data, _) = load_datasets(cfg, &trainer)?;
-    trainer.set_total_steps(total_steps(cfg, data.pairs.len()));
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &serde_json::Value::Null,
-        resume.map(|_| trainer.step),
-    )?;
+    let setup = RunSetup::around(trainer)?;
+    let mut log = setup.open_log(resume.is_some())?;
+    let RunSetup {
+        mut trainer,
+        train: data,
+        ..
+    } = setup;
     let stop = Arc::new(AtomicBool::new(false));
     trainer.run(&data, None, &mut log, stop, |_, _, _| {})?;
     Ok(())
@@ -62,7 +60,7 @@ fn a_record_longer_than_the_discriminator_positions_fails_at_load_with_its_line(
     let ganpo =
         "[ganpo]\n[ganpo.discriminator]\nwidth = 32\ndepth = 1\nheads = 4\nmax_positions = 16\n";
     let cfg = config(&tmp.path().join("out"), &data, ganpo, &[]).unwrap();
-    let trainer = Trainer::new(cfg.clone(), 1).unwrap();
+    let trainer = Trainer::new(cfg.clone()).unwrap();
     let err = load_datasets(&cfg, &trainer).unwrap_err().to_string();
     assert!(
         err.contains("train.jsonl:2")
@@ -103,7 +101,7 @@ fn a_reference_with_another_vocabulary_is_refused_at_load() {
         &[&set],
     )
     .unwrap();
-    let err = Trainer::new(cfg, 1).err().expect("refused").to_string();
+    let err = Trainer::new(cfg).err().expect("refused").to_string();
     assert!(
         err.contains("model.reference") && err.contains("120") && err.contains("96"),
         "{err}"
@@ -127,7 +125,7 @@ fn resume_names_the_changed_keys_and_refuses_a_cursor_past_the_data() {
         &["training.seed=7", "optimizer.weight_decay=0.1"],
     )
     .unwrap();
-    let err = Trainer::resume(changed, &checkpoint, 1)
+    let err = Trainer::resume(changed, &checkpoint)
         .err()
         .expect("refused")
         .to_string();
@@ -145,4 +143,29 @@ fn resume_names_the_changed_keys_and_refuses_a_cursor_past_the_data() {
         err.contains("past the end") && err.contains("train.jsonl (4 pairs)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_trainer_whose_schedules_are_unsized_refuses_to_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &tmp.path().join("out"),
+        &fixture("train/train.jsonl"),
+        "",
+        &[],
+    )
+    .unwrap();
+    let mut trainer = Trainer::new(cfg.clone()).unwrap();
+    let (train, _) = load_datasets(&cfg, &trainer).unwrap();
+    let batch = ganpo::data::Batch::collate(train.pairs.iter().take(2), trainer.tokenizer.pad_id())
+        .unwrap()
+        .to_tensors(&trainer.device)
+        .unwrap();
+    let err = trainer
+        .train_step(std::slice::from_ref(&batch), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("set_total_steps"), "{err}");
+    trainer.set_total_steps(2);
+    trainer.train_step(&[batch], false).unwrap();
 }

@@ -13,64 +13,36 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use common::config::ConfigText;
 use common::fixture;
 use ganpo::config::train::TrainConfig;
-use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{load_datasets, total_steps};
-use ganpo::train::trainer::Trainer;
+use ganpo::train::metrics::Metrics;
+use ganpo::train::setup::RunSetup;
 use serde_json::Value;
 
 /// The settings of the golden run, in ganpo's config (file order: `shuffle = false`, as the
 /// script replaces TRL's sampler with a `SequentialSampler`).
 fn config(out: &std::path::Path, loss_type: &str) -> TrainConfig {
-    let text = format!(
-        r#"
-[model]
-path = "{model}"
-[data]
-train_file = "{train}"
-max_length = 64
-max_prompt_length = 32
-[loss.objective]
-type = "{loss_type}"
-beta = 0.1
-[training]
-output_dir = "{out}"
-max_steps = 4
-per_device_train_batch_size = 8
-gradient_accumulation_steps = 1
-learning_rate = 1e-3
-lr_scheduler_type = "linear"
-warmup_steps = 0
-max_grad_norm = 1.0
-shuffle = false
-logging_steps = 1
-save_steps = 0
-[optimizer]
-adam_beta1 = 0.9
-adam_beta2 = 0.999
-adam_epsilon = 1e-8
-weight_decay = 0.0
-"#,
-        model = fixture("models/llama").display(),
-        train = fixture("train/train.jsonl").display(),
-        out = out.display(),
-    );
-    TrainConfig::from_toml(&text, &[], "trl parity config").unwrap()
+    ConfigText::new(out)
+        .training(
+            "max_steps = 4\nper_device_train_batch_size = 8\ngradient_accumulation_steps = 1\n\
+             learning_rate = 1e-3\nlr_scheduler_type = \"linear\"\nwarmup_steps = 0\nmax_grad_norm = 1.0\n\
+             shuffle = false\nlogging_steps = 1\nsave_steps = 0",
+        )
+        .tables(&format!(
+            "[loss.objective]\ntype = \"{loss_type}\"\nbeta = 0.1\n[optimizer]\nadam_beta1 = 0.9\n\
+             adam_beta2 = 0.999\nadam_epsilon = 1e-8\nweight_decay = 0.0"
+        ))
+        .build()
 }
 
 /// Trains the config to the end and returns each step's metrics.
 fn run(cfg: TrainConfig) -> Vec<Metrics> {
-    let mut trainer = Trainer::new(cfg.clone(), 1).unwrap();
-    let (train, _) = load_datasets(&cfg, &trainer).unwrap();
-    trainer.set_total_steps(total_steps(&cfg, train.pairs.len()));
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &Value::Null,
-        None,
-    )
-    .unwrap();
+    let setup = RunSetup::new(&cfg).unwrap();
+    let mut log = setup.open_log(false).unwrap();
+    let RunSetup {
+        mut trainer, train, ..
+    } = setup;
     let mut steps = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     trainer

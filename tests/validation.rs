@@ -93,7 +93,7 @@ fn huge_batch_products_are_refused_instead_of_wrapping() {
     cfg.training.per_device_train_batch_size = usize::MAX;
     cfg.training.gradient_accumulation_steps = 4;
     cfg.training.num_train_epochs = usize::MAX;
-    assert_eq!(ganpo::train::run::total_steps(&cfg, 10), u64::MAX);
+    assert_eq!(ganpo::train::setup::total_steps(&cfg, 10), u64::MAX);
 }
 
 #[test]

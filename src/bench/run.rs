@@ -167,12 +167,20 @@ fn no_tokenizer() -> Tokenizer {
     Tokenizer::from_parts(inner, SpecialTokens::default(), None, serde_json::json!({}))
 }
 
-/// The trainer of one mode: loaded from the model path, or built around random weights with the
+/// The trainer of one mode, its schedules sized for the bench's warm-up and timed steps: loaded from the model path, or built around random weights with the
 /// reference a frozen copy of the policy's initial weights.
-fn build_trainer(bench: &BenchConfig, config: TrainConfig, total: u64) -> Result<Trainer> {
-    let ModelSource::Random(shape) = bench.model else {
-        return Trainer::new(config, total);
+fn build_trainer(bench: &BenchConfig, config: TrainConfig) -> Result<Trainer> {
+    let total = (bench.warmup + bench.steps) as u64;
+    let mut trainer = match bench.model {
+        ModelSource::Random(shape) => random_trainer(bench, shape, config)?,
+        ModelSource::Path(_) => Trainer::new(config)?,
     };
+    trainer.set_total_steps(total);
+    Ok(trainer)
+}
+
+/// A trainer around random weights of `shape`, the reference a frozen copy of them.
+fn random_trainer(bench: &BenchConfig, shape: BenchShape, config: TrainConfig) -> Result<Trainer> {
     let device = parse_device(&config.model.device)?;
     let model_config = shape.model_config()?;
     let tensors = random_weights(&model_config, 0.02, bench.seed, &device)?;
@@ -193,15 +201,7 @@ fn build_trainer(bench: &BenchConfig, config: TrainConfig, total: u64) -> Result
         None
     };
     drop(tensors);
-    Trainer::assemble_with_reference(
-        config,
-        policy,
-        reference,
-        no_tokenizer(),
-        None,
-        total,
-        device,
-    )
+    Trainer::assemble_with_reference(config, policy, reference, no_tokenizer(), None, device)
 }
 
 /// One mode's trainer and batch after its warm-up, and the timed steps taken so far.
@@ -218,9 +218,8 @@ struct Timed {
 /// Builds one mode's trainer and takes its warm-up steps.
 fn prepare(bench: &BenchConfig, mode: BenchMode, progress: &mut dyn FnMut(&str)) -> Result<Timed> {
     let config = bench.train_config(mode)?;
-    let total = (bench.warmup + bench.steps) as u64;
     let rss_before_mib = rss_mib();
-    let mut trainer = build_trainer(bench, config, total)?;
+    let mut trainer = build_trainer(bench, config)?;
     let batch = synthetic_batch(
         bench.batch_pairs,
         bench.seq_len,

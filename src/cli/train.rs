@@ -9,10 +9,10 @@ use anyhow::Context;
 use ganpo::config::train::TrainConfig;
 use ganpo::data::{diagnose, read_records};
 use ganpo::train::checkpoint_dir::{remove_previous_run, remove_stale_temporaries};
-use ganpo::train::metrics::MetricsLog;
 use ganpo::train::position_limits::position_limits;
-use ganpo::train::run::{RunOutcome, check_output_dir, load_datasets, total_steps};
+use ganpo::train::run::RunOutcome;
 use ganpo::train::run_lock::RunLock;
+use ganpo::train::setup::{RunSetup, check_output_dir};
 use ganpo::train::trainer::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,10 +52,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             if stale == 1 { "y" } else { "ies" }
         );
     }
-    // Sizing the schedule needs the dataset, which needs the tokenizer, so the schedule is sized below.
-    let mut trainer = match &args.resume {
-        None => Trainer::new(config.clone(), 1)?,
-        Some(dir) => Trainer::resume(config.clone(), dir, 1)
+    let trainer = match &args.resume {
+        None => Trainer::new(config.clone())?,
+        Some(dir) => Trainer::resume(config.clone(), dir)
             .with_context(|| format!("resuming from {}", dir.display()))?,
     };
     // The dataset doctor's report (as `ganpo check-data` prints it), then the data as trained on.
@@ -68,21 +67,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &position_limits(&trainer),
     );
     eprint!("{report}");
-    let (train, eval) = load_datasets(&config, &trainer)?;
-    let total = total_steps(&config, train.pairs.len());
-    trainer.set_total_steps(total);
+    let setup = RunSetup::around(trainer)?;
+    let total = setup.total_steps;
     if config.training.warmup_steps >= total {
         eprintln!(
             "warning: training.warmup_steps = {} ≥ the run's {total} steps: the learning rate never reaches training.learning_rate",
             config.training.warmup_steps
         );
     }
+    let mut log = setup.open_log(args.resume.is_some())?;
+    let RunSetup {
+        mut trainer,
+        train,
+        eval,
+        ..
+    } = setup;
     let t = &config.training;
-    std::fs::create_dir_all(&t.output_dir)
-        .with_context(|| format!("creating {}", t.output_dir.display()))?;
-    let config_json = serde_json::to_value(&config)?;
-    let resumed = args.resume.as_ref().map(|_| trainer.step);
-    let mut log = MetricsLog::open(&t.output_dir.join("metrics.jsonl"), &config_json, resumed)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {

@@ -22,7 +22,43 @@ pub struct Batch {
     completion_lens: Vec<usize>,
 }
 
-/// A batch as candle tensors, all `[2B, T]`.
+/// Rows right-padded to the longest one, row-major: the one padding rule of pairs
+/// ([`Batch::collate`]) and of single sequences ([`BatchTensors::from_rows`]).
+struct Padded {
+    seq_len: usize,
+    input_ids: Vec<u32>,
+    attention_mask: Vec<u32>,
+    loss_mask: Vec<f32>,
+}
+
+impl Padded {
+    /// Pads `rows` (ids, prompt length) with `pad_id`; the loss mask is 1 on the ids after the
+    /// prompt.
+    fn new(rows: &[(&[u32], usize)], pad_id: u32) -> Self {
+        let seq_len = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
+        let cells = rows.len() * seq_len;
+        let mut out = Padded {
+            seq_len,
+            input_ids: Vec::with_capacity(cells),
+            attention_mask: Vec::with_capacity(cells),
+            loss_mask: Vec::with_capacity(cells),
+        };
+        for &(ids, prompt_len) in rows {
+            let (len, padding) = (ids.len(), seq_len - ids.len());
+            let prompt = prompt_len.min(len);
+            out.input_ids.extend_from_slice(ids);
+            out.input_ids.extend(std::iter::repeat_n(pad_id, padding));
+            out.attention_mask.extend(std::iter::repeat_n(1, len));
+            out.attention_mask.extend(std::iter::repeat_n(0, padding));
+            out.loss_mask.extend(std::iter::repeat_n(0.0, prompt));
+            out.loss_mask.extend(std::iter::repeat_n(1.0, len - prompt));
+            out.loss_mask.extend(std::iter::repeat_n(0.0, padding));
+        }
+        out
+    }
+}
+
+/// A batch as candle tensors, all `[2B, T]` (`[N, T]` from [`BatchTensors::from_rows`]).
 #[derive(Debug, Clone)]
 pub struct BatchTensors {
     /// Token ids (u32), padding = the pad id.
@@ -51,33 +87,22 @@ impl Batch {
             .map(|p| &p.chosen)
             .chain(pairs.iter().map(|p| &p.rejected))
             .collect();
-        let seq_len = rows.iter().map(|s| s.input_ids.len()).max().unwrap_or(0);
-        let cells = rows.len() * seq_len;
-        let mut batch = Batch {
+        let padded = Padded::new(
+            &rows
+                .iter()
+                .map(|s| (s.input_ids.as_slice(), s.prompt_len))
+                .collect::<Vec<_>>(),
+            pad_id,
+        );
+        Ok(Batch {
             pairs: pairs.len(),
-            seq_len,
-            input_ids: Vec::with_capacity(cells),
-            attention_mask: Vec::with_capacity(cells),
-            loss_mask: Vec::with_capacity(cells),
+            seq_len: padded.seq_len,
+            input_ids: padded.input_ids,
+            attention_mask: padded.attention_mask,
+            loss_mask: padded.loss_mask,
             prompt_lens: rows.iter().map(|s| s.prompt_len).collect(),
             completion_lens: rows.iter().map(|s| s.completion_len()).collect(),
-        };
-        for row in rows {
-            let len = row.input_ids.len();
-            let padding = seq_len - len;
-            batch.input_ids.extend_from_slice(&row.input_ids);
-            batch.input_ids.extend(std::iter::repeat_n(pad_id, padding));
-            batch.attention_mask.extend(std::iter::repeat_n(1, len));
-            batch.attention_mask.extend(std::iter::repeat_n(0, padding));
-            batch
-                .loss_mask
-                .extend(std::iter::repeat_n(0.0, row.prompt_len));
-            batch
-                .loss_mask
-                .extend(std::iter::repeat_n(1.0, row.completion_len()));
-            batch.loss_mask.extend(std::iter::repeat_n(0.0, padding));
-        }
-        Ok(batch)
+        })
     }
 
     /// Number of pairs `B` (the batch has `2B` rows).
@@ -129,6 +154,21 @@ impl Batch {
             input_ids: Tensor::from_slice(&self.input_ids, shape, device)?,
             attention_mask: Tensor::from_slice(&self.attention_mask, shape, device)?,
             loss_mask: Tensor::from_slice(&self.loss_mask, shape, device)?,
+        })
+    }
+}
+
+impl BatchTensors {
+    /// `rows` (each prompt + completion ids, with its prompt length) right-padded with `pad_id`,
+    /// as `[N, T]` tensors on `device`: the loss mask is 1.0 on completion tokens. For single
+    /// sequences (SFT, scoring responses); pairs go through [`Batch::collate`].
+    pub fn from_rows(rows: &[(&[u32], usize)], pad_id: u32, device: &Device) -> Result<Self> {
+        let padded = Padded::new(rows, pad_id);
+        let shape = (rows.len(), padded.seq_len);
+        Ok(BatchTensors {
+            input_ids: Tensor::from_vec(padded.input_ids, shape, device)?,
+            attention_mask: Tensor::from_vec(padded.attention_mask, shape, device)?,
+            loss_mask: Tensor::from_vec(padded.loss_mask, shape, device)?,
         })
     }
 }

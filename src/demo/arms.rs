@@ -10,9 +10,8 @@ use std::time::Instant;
 use super::config::ArmKnobs;
 use crate::config::train::TrainConfig;
 use crate::sysinfo::{peak_rss_mib, reset_peak_rss};
-use crate::train::metrics::{Metrics, MetricsLog};
-use crate::train::run::{load_datasets, total_steps};
-use crate::train::trainer::Trainer;
+use crate::train::metrics::Metrics;
+use crate::train::setup::RunSetup;
 use crate::{Error, Result};
 
 /// The preference loss an arm optimizes.
@@ -148,22 +147,14 @@ pub fn train_arm(config_text: &str, config_path: &Path) -> Result<ArmRun> {
     let config = TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
     reset_peak_rss();
     let started = Instant::now();
-    let mut trainer = Trainer::new(config.clone(), 1)?;
-    let (train, eval) = load_datasets(&config, &trainer)?;
-    let total = total_steps(&config, train.pairs.len());
-    trainer.set_total_steps(total);
-    std::fs::create_dir_all(&config.training.output_dir).map_err(|e| {
-        Error::io(
-            format!("creating {}", config.training.output_dir.display()),
-            e,
-        )
-    })?;
-    let config_json = serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?;
-    let mut log = MetricsLog::open(
-        &config.training.output_dir.join("metrics.jsonl"),
-        &config_json,
-        None,
-    )?;
+    let setup = RunSetup::new(&config)?;
+    let mut log = setup.open_log(false)?;
+    let RunSetup {
+        mut trainer,
+        train,
+        eval,
+        ..
+    } = setup;
     let mut last_step = Metrics::new();
     trainer.run(
         &train,

@@ -2,12 +2,12 @@
 //! (content and structure), the structure-validity rate, response length, win rate against the
 //! SFT model's samples on the same prompts and seed, and the Monte-Carlo KL to the reference.
 
-use candle_core::Tensor;
 use serde::Serialize;
 
 use super::sft::encode_example;
 use super::task::TaskExample;
 use crate::Result;
+use crate::data::BatchTensors;
 use crate::generate::{Generation, GenerationConfig, SamplingConfig, generate};
 use crate::judge::{Judge, win_rate};
 use crate::logps::sequence_logps;
@@ -83,28 +83,10 @@ fn response_logps(
             .zip(rs)
             .map(|(p, r)| ([p.as_slice(), r.tokens.as_slice()].concat(), p.len()))
             .collect();
-        let width = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1);
-        let (mut ids, mut attn, mut mask) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, prompt_len) in &rows {
-            for t in 0..width {
-                ids.push(*row.get(t).unwrap_or(&pad));
-                attn.push(u32::from(t < row.len()));
-                mask.push(if t >= *prompt_len && t < row.len() {
-                    1f32
-                } else {
-                    0.0
-                });
-            }
-        }
-        let shape = (rows.len(), width);
-        let device = model.device();
-        let ids = Tensor::from_vec(ids, shape, device)?;
-        let out = model.forward(&ids, &Tensor::from_vec(attn, shape, device)?)?;
-        let seq = sequence_logps(
-            &out.logits.detach(),
-            &ids,
-            &Tensor::from_vec(mask, shape, device)?,
-        )?;
+        let rows: Vec<(&[u32], usize)> = rows.iter().map(|(ids, p)| (ids.as_slice(), *p)).collect();
+        let b = BatchTensors::from_rows(&rows, pad, model.device())?;
+        let out = model.forward(&b.input_ids, &b.attention_mask)?;
+        let seq = sequence_logps(&out.logits.detach(), &b.input_ids, &b.loss_mask)?;
         all.extend(
             seq.logps
                 .to_dtype(candle_core::DType::F64)?

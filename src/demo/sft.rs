@@ -2,13 +2,14 @@
 //! rendered answers of task examples (the prompt is context, not loss), with ganpo's own AdamW,
 //! schedule and log-prob code paths.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::task::TaskExample;
 use crate::Result;
+use crate::data::BatchTensors;
 use crate::logps::sequence_logps;
 use crate::model::config::{Activation, Architecture, AttentionKind, ModelConfig};
 use crate::model::init::random_weights;
@@ -127,25 +128,11 @@ pub fn train_sft(
             batch.push(&encoded[order[cursor]]);
             cursor += 1;
         }
-        let width = batch.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1);
-        let (mut ids, mut attn, mut loss_mask) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, prompt_len) in &batch {
-            for t in 0..width {
-                ids.push(*row.get(t).unwrap_or(&pad));
-                attn.push(u32::from(t < row.len()));
-                loss_mask.push(if t >= *prompt_len && t < row.len() {
-                    1f32
-                } else {
-                    0.0
-                });
-            }
-        }
-        let shape = (batch.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &device)?;
-        let attn = Tensor::from_vec(attn, shape, &device)?;
-        let loss_mask = Tensor::from_vec(loss_mask, shape, &device)?;
-        let out = model.forward(&ids, &attn)?;
-        let seq = sequence_logps(&out.logits, &ids, &loss_mask)?;
+        let rows: Vec<(&[u32], usize)> =
+            batch.iter().map(|(ids, p)| (ids.as_slice(), *p)).collect();
+        let b = BatchTensors::from_rows(&rows, pad, &device)?;
+        let out = model.forward(&b.input_ids, &b.attention_mask)?;
+        let seq = sequence_logps(&out.logits, &b.input_ids, &b.loss_mask)?;
         // Token-mean NLL over the batch, as TRL's SFT loss.
         let loss =
             (seq.logps.sum_all()?.neg()? / seq.counts.sum_all()?.to_scalar::<f32>()? as f64)?;

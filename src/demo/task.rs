@@ -14,27 +14,8 @@ use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
-/// Category names and their members for `list` prompts.
-pub const CATEGORIES: [(&str, &[&str]); 3] = [
-    (
-        "fruits",
-        &[
-            "apple", "pear", "plum", "grape", "lemon", "mango", "peach", "kiwi", "lime", "fig",
-        ],
-    ),
-    (
-        "colors",
-        &[
-            "red", "blue", "green", "pink", "gray", "black", "white", "brown", "cyan", "gold",
-        ],
-    ),
-    (
-        "animals",
-        &[
-            "cat", "dog", "cow", "fox", "owl", "bee", "pig", "rat", "elk", "yak",
-        ],
-    ),
-];
+/// Category names and their members for `list` prompts (the rule judge's, which checks them).
+pub use crate::judge::CATEGORIES;
 
 /// First names used in `json` prompts.
 pub const NAMES: [&str; 10] = [

@@ -5,12 +5,11 @@
 use candle_core::Tensor;
 
 use super::pool::mean_pool;
-use crate::data::{Batch, TokenizedPair};
-use crate::losses::LossInputs;
+use crate::data::TokenizedPair;
 use crate::model::CausalLm;
-use crate::train::forward::pair_forward;
+use crate::train::evaluate::EvalPass;
+use crate::train::forward::PairOutputs;
 use crate::train::metrics::Metrics;
-use crate::train::pair_metrics::SumMetrics;
 use crate::{Error, Result};
 
 /// Both models' pooled latents of every sequence of the preference data (chosen and rejected).
@@ -34,8 +33,9 @@ pub struct PreferenceEval {
     pub latents: PooledLatents,
 }
 
-/// Runs policy and reference over `pairs` in batches of `batch_size` pairs (no gradient) and
-/// computes the DPO metrics with `beta` (rewards `β·(log π − log π_ref)`).
+/// Runs policy and reference over `pairs` in batches of `batch_size` pairs (no gradient; the
+/// training run's evaluation loop, [`EvalPass`]) and computes the DPO metrics with `beta` (rewards
+/// `β·(log π − log π_ref)`).
 pub fn preference_eval(
     policy: &CausalLm,
     reference: &CausalLm,
@@ -49,39 +49,33 @@ pub fn preference_eval(
             "no preference pairs to evaluate; check --data".into(),
         ));
     }
-    let total = pairs.len() as f64;
-    let mut sums = SumMetrics::default();
+    let pass = EvalPass {
+        policy,
+        reference: Some(reference),
+        pad_id,
+        batch_size,
+    };
     let mut latents = PooledLatents::default();
-    for (chunk_index, chunk) in pairs.chunks(batch_size.max(1)).enumerate() {
-        let batch = Batch::collate(chunk, pad_id)?.to_tensors(policy.device())?;
-        let run = |m: &CausalLm| {
-            pair_forward(
-                m,
-                &batch.input_ids,
-                &batch.attention_mask,
-                &batch.loss_mask,
-                false,
-            )
-        };
-        let (out, ref_out) = (run(policy)?, run(reference)?);
-        let inputs = LossInputs::from_sequence_logps(&out.sequence, Some(&ref_out.sequence))?;
-        let lo = crate::losses::sigmoid(&inputs, beta, 0.0)?;
-        let logged = (out.chosen_logps.detach(), out.rejected_logps.detach());
-        sums.add(&out, &logged, &lo, chunk.len() as f64 / total)?;
-        let pool = |o: &crate::train::forward::PairOutputs| -> Result<Vec<Vec<f64>>> {
-            let hidden = Tensor::cat(&[&o.chosen_hidden, &o.rejected_hidden], 0)?;
-            mean_pool(&hidden, &batch.attention_mask)
-        };
-        latents.policy.extend(pool(&out)?);
-        latents.reference.extend(pool(&ref_out)?);
-        // Rows are [chosen; rejected] of the chunk's pairs.
-        let first = chunk_index * batch_size.max(1);
-        latents
-            .groups
-            .extend((0..2).flat_map(|_| first..first + chunk.len()));
-    }
-    let mut metrics = Metrics::new();
-    sums.write_prefixed(&mut metrics, "eval_");
-    metrics.insert("eval_loss".into(), sums.loss());
+    let metrics = pass.run(
+        pairs,
+        |out, inputs| {
+            let logged = (out.chosen_logps.detach(), out.rejected_logps.detach());
+            Ok((crate::losses::sigmoid(inputs, beta, 0.0)?, logged))
+        },
+        |batch, out, reference| {
+            let reference = reference.ok_or_else(|| Error::Training("no reference pass".into()))?;
+            let pool = |o: &PairOutputs| -> Result<Vec<Vec<f64>>> {
+                let hidden = Tensor::cat(&[&o.chosen_hidden, &o.rejected_hidden], 0)?;
+                mean_pool(&hidden, &batch.attention_mask)
+            };
+            // Rows are [chosen; rejected] of the batch's pairs.
+            let first = latents.policy.len() / 2;
+            let n = out.chosen_logps.dim(0)?;
+            latents.policy.extend(pool(out)?);
+            latents.reference.extend(pool(reference)?);
+            latents.groups.extend((0..2).flat_map(|_| first..first + n));
+            Ok(())
+        },
+    )?;
     Ok(PreferenceEval { metrics, latents })
 }

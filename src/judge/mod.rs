@@ -8,7 +8,7 @@ mod sentiment;
 
 use std::collections::BTreeMap;
 
-pub use rules::StructuredTaskJudge;
+pub use rules::{CATEGORIES, StructuredTaskJudge};
 pub use sentiment::SentimentJudge;
 
 use crate::{Error, Result};

@@ -12,7 +12,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Judge, JudgeScore};
-use crate::demo::task::CATEGORIES;
+
+/// Category names and their members for `list` prompts: the vocabulary a list answer is judged
+/// against (the demo's task generator draws its prompts from it).
+pub const CATEGORIES: [(&str, &[&str]); 3] = [
+    (
+        "fruits",
+        &[
+            "apple", "pear", "plum", "grape", "lemon", "mango", "peach", "kiwi", "lime", "fig",
+        ],
+    ),
+    (
+        "colors",
+        &[
+            "red", "blue", "green", "pink", "gray", "black", "white", "brown", "cyan", "gold",
+        ],
+    ),
+    (
+        "animals",
+        &[
+            "cat", "dog", "cow", "fox", "owl", "bee", "pig", "rat", "elk", "yak",
+        ],
+    ),
+];
 
 /// Scores responses to the built-in task's prompts.
 #[derive(Debug, Default, Clone, Copy)]

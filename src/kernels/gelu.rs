@@ -5,12 +5,12 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::Activation;
 use super::glu::act_and_slope;
 use super::masked_scale::masked_scale_composed;
 use super::storage::{contiguous_f32, with_f32};
 use super::{buffer, fused, simd};
 use crate::Result;
-use crate::model::Activation;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;

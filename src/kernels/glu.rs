@@ -7,10 +7,10 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::Activation;
 use super::storage::contiguous_f32;
 use super::{buffer, fused, rows_per_task, simd, verf, vexp};
 use crate::Result;
-use crate::model::Activation;
 
 /// `act(gate) ⊙ up` for same-shaped `gate` and `up`.
 pub fn gated_activation(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {

@@ -10,12 +10,12 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
+use super::Activation;
 use super::buffer;
 use super::gemm::{MatRef, matmul_new};
 use super::glu::{glu_grads_into, glu_values};
 use super::storage::{contiguous_f32, with_f32};
 use super::{fused, gated_activation, linear};
-use crate::model::Activation;
 use crate::{Error, Result};
 
 /// `(act(gate) ⊙ up) weightᵀ` for `gate`, `up` `[..., hidden]` and `weight` `[out, hidden]`

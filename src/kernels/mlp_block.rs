@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
+use super::Activation;
 use super::gemm::{MatRef, matmul, matmul_new};
 use super::glu::{glu_grads_into, glu_values};
 use super::param_grads::ParamGrads;
 use super::rms_norm::{effective_weight, normalize, normalize_backward};
 use super::storage::{contiguous_f32, with_f32, with_f32_all};
 use super::{buffer, fused, gated_down, linear, rms_norm};
-use crate::model::Activation;
 use crate::{Error, Result};
 
 /// The block's weights (Hugging Face layouts, no biases) and settings.

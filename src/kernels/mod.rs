@@ -17,6 +17,7 @@
 //! the CPU or for dtypes other than f32 (f64 gradient checks run through the composition), and each
 //! kernel is checked against that composition (values and gradients) in `tests/kernels.rs`.
 
+mod activation;
 mod adamw;
 mod attention;
 mod attention_block;
@@ -43,6 +44,7 @@ mod sum_squares;
 pub(crate) mod verf;
 pub(crate) mod vexp;
 
+pub use activation::Activation;
 pub use adamw::{AdamWStep, adamw_step};
 pub use attention::{attention, attention_composed, grouped_attention_composed, packed_attention};
 pub use attention_block::{AttentionBlock, attention_block, attention_block_composed};

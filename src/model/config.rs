@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use crate::kernels::Activation;
 use crate::{Error, Result};
 
 /// The decoder families ganpo trains. Chosen from `config.json`'s `model_type`.
@@ -70,33 +71,22 @@ impl Architecture {
     }
 }
 
-/// MLP gate activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// SiLU / swish (SwiGLU MLP).
-    Silu,
-    /// GELU with the tanh approximation (`gelu_pytorch_tanh`, GeGLU MLP).
-    GeluTanh,
-    /// Exact erf GELU.
-    Gelu,
+/// The `hidden_act` / `hidden_activation` name of `config.json` as an [`Activation`].
+fn parse_activation(name: &str) -> Option<Activation> {
+    Some(match name {
+        "silu" | "swish" => Activation::Silu,
+        "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => Activation::GeluTanh,
+        "gelu" => Activation::Gelu,
+        _ => return None,
+    })
 }
 
-impl Activation {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "silu" | "swish" => Activation::Silu,
-            "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => Activation::GeluTanh,
-            "gelu" => Activation::Gelu,
-            _ => return None,
-        })
-    }
-
-    fn hf_name(self) -> &'static str {
-        match self {
-            Activation::Silu => "silu",
-            Activation::GeluTanh => "gelu_pytorch_tanh",
-            Activation::Gelu => "gelu",
-        }
+/// The name Hugging Face writes for `act`.
+fn activation_hf_name(act: Activation) -> &'static str {
+    match act {
+        Activation::Silu => "silu",
+        Activation::GeluTanh => "gelu_pytorch_tanh",
+        Activation::Gelu => "gelu",
     }
 }
 
@@ -368,7 +358,7 @@ impl ModelConfig {
                 .unwrap_or_else(|| "gelu_pytorch_tanh".into()),
             _ => raw.hidden_act.clone().unwrap_or_else(|| "silu".into()),
         };
-        let hidden_act = Activation::parse(&act_name)
+        let hidden_act = parse_activation(&act_name)
             .ok_or_else(|| cfg_err(path, format!("unsupported activation `{act_name}`")))?;
         let (theta_in_params, rope_scaling) = parse_rope_scaling(path, &raw)?;
         let rope_theta = raw.rope_theta.or(theta_in_params).unwrap_or(10_000.0);
@@ -487,7 +477,7 @@ impl ModelConfig {
             "max_position_embeddings": self.max_position_embeddings,
             "tie_word_embeddings": self.tie_word_embeddings,
             "torch_dtype": "float32",
-            "hidden_act": self.hidden_act.hf_name(),
+            "hidden_act": activation_hf_name(self.hidden_act),
         });
         let obj = v.as_object_mut().expect("json! object");
         match a {
@@ -506,10 +496,16 @@ impl ModelConfig {
                 obj.insert("sliding_window".into(), json!(self.sliding_window));
             }
             Architecture::Gemma => {
-                obj.insert("hidden_activation".into(), json!(self.hidden_act.hf_name()));
+                obj.insert(
+                    "hidden_activation".into(),
+                    json!(activation_hf_name(self.hidden_act)),
+                );
             }
             Architecture::Gemma2 => {
-                obj.insert("hidden_activation".into(), json!(self.hidden_act.hf_name()));
+                obj.insert(
+                    "hidden_activation".into(),
+                    json!(activation_hf_name(self.hidden_act)),
+                );
                 obj.insert("sliding_window".into(), json!(self.sliding_window));
                 obj.insert(
                     "attn_logit_softcapping".into(),

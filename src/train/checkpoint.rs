@@ -132,8 +132,9 @@ impl Trainer {
     }
 
     /// Rebuilds a run from checkpoint `dir` with `config` (which must describe the same run; only
-    /// stopping, logging, evaluation and saving settings may change).
-    pub fn resume(config: TrainConfig, dir: &Path, total_steps: u64) -> Result<Self> {
+    /// stopping, logging, evaluation and saving settings may change). Like [`Trainer::new`], its
+    /// schedules are sized by [`Trainer::set_total_steps`].
+    pub fn resume(config: TrainConfig, dir: &Path) -> Result<Self> {
         let state_path = dir.join("trainer_state.json");
         let text = std::fs::read_to_string(&state_path).map_err(|e| {
             Error::Checkpoint(format!("{} is not a ganpo checkpoint: {e}", dir.display()))
@@ -171,7 +172,6 @@ impl Trainer {
             policy.model,
             policy.tokenizer,
             policy.generation_config,
-            total_steps,
             device,
         )?;
         trainer.config = config;

@@ -9,8 +9,7 @@ use crate::config::train::Pooling;
 use crate::data::BatchTensors;
 use crate::ganpo::{Latents, discriminator_step};
 use crate::train::forward::PairOutputs;
-use crate::train::metrics::Metrics;
-use crate::train::step_parts::{ordering_accuracy, scalar};
+use crate::train::metrics::{Metrics, ordering_accuracy, scalar};
 use crate::train::trainer::GanpoParts;
 
 /// The discriminators' `[2B, T]` mask for a batch under `pooling`.
@@ -47,6 +46,10 @@ pub(crate) struct LatentBatch {
 }
 
 impl LatentBatch {
+    /// The latents of one micro-batch, detached here so that they do not hold the policy's forward
+    /// graph alive (with k > 1 that pass is dropped at once). [`crate::ganpo::discriminator_step`]
+    /// detaches whatever it is given too: that is its own guarantee, and a detach is a new handle
+    /// to the same storage, not a copy.
     pub(crate) fn new(
         policy: &PairOutputs,
         reference: &PairOutputs,

@@ -5,12 +5,28 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Tensor};
 use serde_json::{Value, json};
 
 use crate::{Error, Result};
 
 /// Named scalar metrics of one step.
 pub type Metrics = BTreeMap<String, f64>;
+
+/// A scalar tensor's value as f64.
+pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// The mean of a tensor's elements as f64.
+pub(crate) fn mean(t: &Tensor) -> Result<f64> {
+    scalar(&t.to_dtype(DType::F64)?.mean_all()?)
+}
+
+/// The fraction of positions where `higher` is above `lower`.
+pub(crate) fn ordering_accuracy(higher: &Tensor, lower: &Tensor) -> Result<f64> {
+    mean(&higher.gt(lower)?.to_dtype(DType::F32)?)
+}
 
 /// Accumulates metrics over micro-batches and averages them (as TRL averages over a logging window).
 #[derive(Debug, Default, Clone)]

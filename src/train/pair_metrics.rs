@@ -6,8 +6,7 @@ use candle_core::Tensor;
 use crate::Result;
 use crate::losses::LossOutput;
 use crate::train::forward::PairOutputs;
-use crate::train::metrics::Metrics;
-use crate::train::step_parts::{mean, ordering_accuracy};
+use crate::train::metrics::{Metrics, mean, ordering_accuracy};
 
 /// Batch-weighted sums of the preference metrics over micro-batches.
 #[derive(Default)]

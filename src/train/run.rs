@@ -1,19 +1,15 @@
 //! The outer loop: data order and batching, epochs, gradient accumulation, schedule position,
 //! periodic evaluation, logging, checkpoints, Ctrl-C and the final model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::train::TrainConfig;
 use crate::data::{Batch, BatchTensors, PreferenceDataset, TokenizedPair};
-use crate::losses::LossInputs;
 use crate::train::checkpoint_dir::publish_dir;
 use crate::train::data_order::epoch_order;
-use crate::train::forward::pair_forward;
 use crate::train::metrics::{Metrics, MetricsAverager, MetricsLog};
-use crate::train::pair_metrics::SumMetrics;
-use crate::train::position_limits::check_position_limits;
+use crate::train::setup::total_steps;
 use crate::train::trainer::Trainer;
 use crate::{Error, Result};
 
@@ -32,42 +28,6 @@ pub enum RunOutcome {
         /// The checkpoint to `--resume` from.
         checkpoint: PathBuf,
     },
-}
-
-/// Number of optimizer steps for `pairs` training pairs.
-pub fn total_steps(config: &TrainConfig, pairs: usize) -> u64 {
-    let t = &config.training;
-    // Validation bounds the product; saturating keeps an unvalidated config from panicking.
-    let per_step = t
-        .per_device_train_batch_size
-        .saturating_mul(t.gradient_accumulation_steps)
-        .max(1);
-    let per_epoch = pairs.div_ceil(per_step) as u64;
-    t.max_steps
-        .unwrap_or(per_epoch.saturating_mul(t.num_train_epochs as u64))
-}
-
-/// Refuses to write into a non-empty output directory unless allowed or resuming.
-pub fn check_output_dir(config: &TrainConfig, resuming: bool) -> Result<()> {
-    let dir = &config.training.output_dir;
-    // The lock and temporaries of an earlier (killed) run are not output.
-    let non_empty = dir
-        .read_dir()
-        .map(|d| {
-            d.filter_map(std::result::Result::ok).any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name != super::run_lock::LOCK_FILE && !name.starts_with(".tmp-")
-            })
-        })
-        .unwrap_or(false);
-    if non_empty && !resuming && !config.training.overwrite_output_dir {
-        return Err(Error::Config(format!(
-            "output_dir {} exists and is not empty; pass --resume {}/checkpoint-N to continue, choose another output_dir, or set training.overwrite_output_dir = true",
-            dir.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Collates `pairs` into micro-batches of `size` on the trainer's device.
@@ -90,57 +50,6 @@ impl Trainer {
     fn save_checked(&self) -> Result<PathBuf> {
         self.check_finite_weights()?;
         self.save_checkpoint()
-    }
-
-    /// Preference metrics of the policy on `pairs` (no gradient), prefixed `eval_`.
-    pub fn evaluate(&mut self, pairs: &[TokenizedPair]) -> Result<Metrics> {
-        let size = self
-            .config
-            .training
-            .per_device_eval_batch_size
-            .unwrap_or(self.config.training.per_device_train_batch_size);
-        let refs: Vec<&TokenizedPair> = pairs.iter().collect();
-        let mut sums = SumMetrics::default();
-        let total = pairs.len() as f64;
-        let mut state = self.loss_state; // evaluation must not advance BCO's running mean
-        for batch in micro_batches(self, &refs, size)? {
-            let share = (batch.input_ids.dim(0)? / 2) as f64 / total;
-            let out = pair_forward(
-                &self.policy,
-                &batch.input_ids,
-                &batch.attention_mask,
-                &batch.loss_mask,
-                false,
-            )?;
-            let reference = self
-                .reference
-                .as_ref()
-                .map(|r| {
-                    pair_forward(
-                        r,
-                        &batch.input_ids,
-                        &batch.attention_mask,
-                        &batch.loss_mask,
-                        false,
-                    )
-                })
-                .transpose()?;
-            let mut inputs = LossInputs::from_sequence_logps(
-                &out.sequence,
-                reference.as_ref().map(|r| &r.sequence),
-            )?;
-            if self.config.loss.use_weighting {
-                // WPO weights only rescale the loss; evaluation reports the unweighted objective.
-                inputs.wpo_log_weights = None;
-            }
-            let loss = self.loss.without_weighting();
-            let lo = loss.compute(&inputs, &mut state)?;
-            sums.add(&out, &loss.logged_logps(&inputs)?, &lo, share)?;
-        }
-        let mut m = Metrics::new();
-        sums.write_prefixed(&mut m, "eval_");
-        m.insert("eval_loss".into(), sums.loss());
-        Ok(m)
     }
 
     /// Trains on `train` until the configured number of steps, logging to `log`, evaluating on
@@ -230,24 +139,4 @@ impl Trainer {
             final_model,
         })
     }
-}
-
-/// Loads the datasets a config names, reporting what was dropped, and checks every kept sequence
-/// against the models' position limits.
-pub fn load_datasets(
-    config: &TrainConfig,
-    trainer: &Trainer,
-) -> Result<(PreferenceDataset, Option<PreferenceDataset>)> {
-    let data = config.data.data_config();
-    let train = PreferenceDataset::load(&config.data.train_file, &trainer.tokenizer, &data)?;
-    let eval = config
-        .data
-        .eval_file
-        .as_deref()
-        .map(|p: &Path| PreferenceDataset::load(p, &trainer.tokenizer, &data))
-        .transpose()?;
-    for dataset in std::iter::once(&train).chain(eval.as_ref()) {
-        check_position_limits(trainer, dataset)?;
-    }
-    Ok((train, eval))
 }

@@ -10,10 +10,11 @@
 //! With gradient accumulation (k > 1) the discriminators see the whole batch's latents in one
 //! update, as they would with one batch of B: the policy latents for that update come from an
 //! extra forward pass per micro-batch whose graph is dropped at once (with k = 1 that pass is
-//! the policy forward itself).
+//! the policy forward itself). The optional diagnostic double backward lives in
+//! [`super::diagnostics`]; the pieces both steps share in [`super::step_parts`].
 
 use crate::data::BatchTensors;
-use crate::optim::global_grad_norm;
+use crate::train::diagnostics::GradNormRatio;
 use crate::train::disc_update::{DiscReport, LatentBatch, disc_apply, disc_losses, pooling_mask};
 use crate::train::forward::{PairOutputs, pair_forward};
 use crate::train::grad_accum::GradAccumulator;
@@ -32,6 +33,11 @@ impl Trainer {
         if micro.iter().all(|b| b.input_ids.dim(0).unwrap_or(0) == 0) {
             return Err(Error::Training("an empty batch".into()));
         }
+        if self.schedule.total_steps == 0 {
+            return Err(Error::Training(
+                "the learning-rate schedules are unsized: call Trainer::set_total_steps before stepping (train::setup::RunSetup does)".into(),
+            ));
+        }
         let mut times = self.phase_times.take();
         let metrics = {
             let mut clock = PhaseClock::start(times.as_mut());
@@ -45,6 +51,7 @@ impl Trainer {
         metrics
     }
 
+    /// ganpo's step, in the order of the module docs.
     fn ganpo_step(
         &mut self,
         micro: &[BatchTensors],
@@ -57,7 +64,6 @@ impl Trainer {
             .sum();
         let mut m = Metrics::new();
         let with_wpo = self.config.loss.use_weighting;
-        let k = micro.len();
 
         // 1. Reference forward (no graph: the reference holds plain tensors).
         let refs: Vec<Option<PairOutputs>> = micro
@@ -71,39 +77,18 @@ impl Trainer {
             .collect::<Result<_>>()?;
         clock.lap(Phase::ReferenceForward);
 
-        // 2. Discriminator update on the whole batch's detached latents.
-        let mut policy_outs: Vec<Option<PairOutputs>> = (0..k).map(|_| None).collect();
-        if let Some(g) = self.ganpo.as_mut() {
-            let mut parts = Vec::with_capacity(k);
-            for (i, b) in micro.iter().enumerate() {
-                let out = policy_forward(&self.policy, b, with_wpo, clock)?;
-                let reference = refs[i].as_ref().ok_or_else(missing_reference)?;
-                let mask = pooling_mask(b, g.settings.pooling)?;
-                parts.push(LatentBatch::new(&out, reference, &mask)?);
-                if k == 1 {
-                    policy_outs[i] = Some(out);
-                }
-            }
-            let batch = LatentBatch::concat(&parts)?;
-            let (mut report, mut lr) = (DiscReport::default(), 0.0);
-            for _ in 0..g.settings.disc_steps {
-                let (grads, r) = disc_losses(g, &batch, 1.0)?;
-                lr = disc_apply(g, &grads, self.step)?;
-                report = r;
-            }
-            report.write(&mut m);
-            m.insert("disc/learning_rate".into(), lr);
-            clock.lap(Phase::DiscriminatorUpdate);
-        }
+        // 2. Discriminator update on the whole batch's detached latents (k = 1: the policy
+        //    forward it ran is the one step 3 back-propagates).
+        let mut policy_outs = self.update_discriminators(micro, &refs, &mut m, clock)?;
 
-        // 3. Policy losses per micro-batch.
-        let vars = self.policy.vars().to_vec();
+        // 3. Per micro-batch: policy forward, preference loss + λ·L_G, backward (the diagnostic
+        //    takes the two terms' backward apart).
         let mut acc = GradAccumulator::default();
-        let (mut po_norm_sq, mut adv_norm_sq) = (0.0, 0.0);
+        let mut ratio = (diagnostics && self.ganpo.is_some()).then(GradNormRatio::default);
         let mut sums = StepSums::default();
         for (i, b) in micro.iter().enumerate() {
             let share = (b.input_ids.dim(0)? / 2) as f64 / total_pairs as f64;
-            let out = match policy_outs[i].take() {
+            let out = match policy_outs.get_mut(i).and_then(Option::take) {
                 Some(out) => out,
                 None => policy_forward(&self.policy, b, with_wpo, clock)?,
             };
@@ -118,16 +103,9 @@ impl Trainer {
                 }
             };
             clock.lap(Phase::LogpsAndLoss);
-            match (adv_loss, diagnostics) {
-                (Some(adv), true) => {
-                    let g_po = self.policy.backward(&po_loss)?;
-                    let g_adv = self.policy.backward(&adv)?;
-                    po_norm_sq += global_grad_norm(&g_po, &vars)?.powi(2);
-                    adv_norm_sq += global_grad_norm(&g_adv, &vars)?.powi(2);
-                    acc.add(g_po)?;
-                    acc.add(g_adv)?;
-                }
-                (Some(adv), false) => acc.add(self.policy.backward(&(po_loss + adv)?)?)?,
+            match (adv_loss, ratio.as_mut()) {
+                (Some(adv), Some(r)) => r.backward_apart(&self.policy, &po_loss, &adv, &mut acc)?,
+                (Some(adv), None) => acc.add(self.policy.backward(&(po_loss + adv)?)?)?,
                 (None, _) => acc.add(self.policy.backward(&po_loss)?)?,
             }
             clock.lap(Phase::Backward);
@@ -138,12 +116,48 @@ impl Trainer {
         clock.lap(Phase::Optimizer);
         self.step += 1;
         self.step_metrics(&mut m, micro, &sums, norm, lr)?;
-        if self.ganpo.is_some() && diagnostics && po_norm_sq > 0.0 {
-            m.insert(
-                "adv/grad_norm_ratio".into(),
-                (adv_norm_sq / po_norm_sq).sqrt(),
-            );
+        if let Some(r) = ratio {
+            r.write(&mut m);
         }
         Ok(m)
+    }
+
+    /// Step 2: the policy's latents of every micro-batch (from a forward whose graph is kept only
+    /// when k = 1, returned for step 3) with the reference's, concatenated into one batch, and
+    /// `disc_steps` updates of both discriminators on it; writes the `disc/*` metrics. Without
+    /// GANPO, nothing.
+    fn update_discriminators(
+        &mut self,
+        micro: &[BatchTensors],
+        refs: &[Option<PairOutputs>],
+        m: &mut Metrics,
+        clock: &mut PhaseClock,
+    ) -> Result<Vec<Option<PairOutputs>>> {
+        let Some(g) = self.ganpo.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let k = micro.len();
+        let mut kept = Vec::with_capacity(k);
+        let mut parts = Vec::with_capacity(k);
+        for (b, reference) in micro.iter().zip(refs) {
+            let out = policy_forward(&self.policy, b, self.config.loss.use_weighting, clock)?;
+            let reference = reference.as_ref().ok_or_else(missing_reference)?;
+            let mask = pooling_mask(b, g.settings.pooling)?;
+            parts.push(LatentBatch::new(&out, reference, &mask)?);
+            kept.push((k == 1).then_some(out));
+        }
+        let batch = LatentBatch::concat(&parts)?;
+        let (mut report, mut lr) = (DiscReport::default(), 0.0);
+        for _ in 0..g.settings.disc_steps {
+            // The whole batch in one update: weight 1 (the authors' step weighs each of its k
+            // micro-batches 1/k).
+            let (grads, r) = disc_losses(g, &batch, 1.0)?;
+            lr = disc_apply(g, &grads, self.step)?;
+            report = r;
+        }
+        report.write(m);
+        m.insert("disc/learning_rate".into(), lr);
+        clock.lap(Phase::DiscriminatorUpdate);
+        Ok(kept)
     }
 }

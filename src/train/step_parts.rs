@@ -2,8 +2,8 @@
 //! authors' order): the policy forward, the preference and generator losses of a micro-batch, the
 //! policy update (clip, finiteness check, AdamW) and the step's metrics.
 
+use candle_core::DType;
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor};
 
 use crate::data::BatchTensors;
 use crate::ganpo::{GeneratorLosses, generator_terms};
@@ -12,7 +12,7 @@ use crate::model::CausalLm;
 use crate::optim::clip_grad_norm;
 use crate::train::disc_update::pooling_mask;
 use crate::train::forward::{ModelPass, PairOutputs, pair_outputs};
-use crate::train::metrics::Metrics;
+use crate::train::metrics::{Metrics, mean, scalar};
 use crate::train::pair_metrics::SumMetrics;
 use crate::train::phases::{Phase, PhaseClock};
 use crate::train::trainer::{GanpoParts, Trainer};
@@ -21,18 +21,6 @@ use crate::{Error, Result};
 /// The error of a GANPO step run without its reference model.
 pub(crate) fn missing_reference() -> Error {
     Error::Training("GANPO needs the reference model".into())
-}
-
-pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}
-
-pub(crate) fn mean(t: &Tensor) -> Result<f64> {
-    scalar(&t.to_dtype(DType::F64)?.mean_all()?)
-}
-
-pub(crate) fn ordering_accuracy(higher: &Tensor, lower: &Tensor) -> Result<f64> {
-    mean(&higher.gt(lower)?.to_dtype(DType::F32)?)
 }
 
 /// The policy's pair forward, with the model forward and the log-probs charged to their phases.

@@ -167,8 +167,9 @@ pub fn parse_device(name: &str) -> Result<Device> {
 
 impl Trainer {
     /// Builds a fresh run: loads the policy (trainable) and, when needed, the reference (frozen),
-    /// and initializes the discriminators. `total_steps` sizes the schedules.
-    pub fn new(config: TrainConfig, total_steps: u64) -> Result<Self> {
+    /// and initializes the discriminators. The schedules are sized by [`Trainer::set_total_steps`]
+    /// once the run's length is known ([`crate::train::setup::RunSetup`] does both).
+    pub fn new(config: TrainConfig) -> Result<Self> {
         let device = parse_device(&config.model.device)?;
         let policy = load_model(
             &config.model.path,
@@ -181,7 +182,6 @@ impl Trainer {
             policy.model,
             policy.tokenizer,
             policy.generation_config,
-            total_steps,
             device,
         )
     }
@@ -192,7 +192,6 @@ impl Trainer {
         policy: CausalLm,
         tokenizer: Tokenizer,
         generation_config: Option<serde_json::Value>,
-        total_steps: u64,
         device: Device,
     ) -> Result<Self> {
         let reference = if needs_reference(&config)? {
@@ -211,7 +210,6 @@ impl Trainer {
             reference,
             tokenizer,
             generation_config,
-            total_steps,
             device,
         )
     }
@@ -224,7 +222,6 @@ impl Trainer {
         reference: Option<CausalLm>,
         tokenizer: Tokenizer,
         generation_config: Option<serde_json::Value>,
-        total_steps: u64,
         device: Device,
     ) -> Result<Self> {
         if reference.is_none() && needs_reference(&config)? {
@@ -244,27 +241,23 @@ impl Trainer {
         let loss = config.loss.resolve()?;
         let t = &config.training;
         policy.set_gradient_checkpointing(t.gradient_checkpointing);
-        let warmup = if t.warmup_steps > 0 {
-            t.warmup_steps
-        } else {
-            Schedule::warmup_from_ratio(t.warmup_ratio, total_steps)
-        };
+        // Unsized (0 steps) until `set_total_steps`.
         let schedule = Schedule {
             learning_rate: t.learning_rate,
             kind: t.lr_scheduler_type,
-            warmup_steps: warmup,
-            total_steps,
+            warmup_steps: 0,
+            total_steps: 0,
         };
         let optimizer = AdamW::new(policy.vars(), config.optimizer)?;
-        let ganpo = match &config.ganpo {
-            None => None,
-            Some(g) => Some(GanpoParts::new(
+        let ganpo = match (&config.ganpo, config.disc_learning_rate()) {
+            (Some(g), Some(disc_lr)) => Some(GanpoParts::new(
                 g,
                 policy.config().hidden_size,
-                config.disc_learning_rate().unwrap_or(t.learning_rate / 2.0),
+                disc_lr,
                 schedule,
                 &device,
             )?),
+            _ => None,
         };
         Ok(Trainer {
             loss,
@@ -285,8 +278,9 @@ impl Trainer {
     }
 
     /// Sizes the policy and discriminator schedules for `total` optimizer steps (warmup from
-    /// `warmup_steps`, else `warmup_ratio` of the total). Schedules are pure functions of the step,
-    /// so this can be called once the dataset (and so the run length) is known.
+    /// `warmup_steps`, else `warmup_ratio` of the total): the one place the warmup is computed.
+    /// Schedules are pure functions of the step, so this is called once the dataset (and so the
+    /// run length, [`crate::train::setup::total_steps`]) is known; a trainer steps only once sized.
     pub fn set_total_steps(&mut self, total: u64) {
         let t = &self.config.training;
         let warmup = if t.warmup_steps > 0 {

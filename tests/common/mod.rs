@@ -2,6 +2,8 @@
 //! driven as `ganpo train` drives it.
 #![allow(dead_code)]
 
+pub mod config;
+
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -9,8 +11,9 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use ganpo::config::train::TrainConfig;
-use ganpo::train::metrics::{Metrics, MetricsLog};
-use ganpo::train::run::{RunOutcome, load_datasets, total_steps};
+use ganpo::train::metrics::Metrics;
+use ganpo::train::run::RunOutcome;
+use ganpo::train::setup::RunSetup;
 use ganpo::train::trainer::Trainer;
 
 /// `tests/fixtures/<rel>`.
@@ -19,6 +22,23 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join("tests")
         .join("fixtures")
         .join(rel)
+}
+
+/// Runs the `ganpo` binary with `args`.
+pub fn ganpo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ganpo"))
+        .args(args)
+        .output()
+        .expect("ganpo runs")
+}
+
+/// Runs `ganpo args`, expecting it to fail cleanly (an error, not a panic); returns stderr.
+pub fn ganpo_fails(args: &[&str]) -> String {
+    let out = ganpo(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
 }
 
 /// Loads every tensor of a safetensors fixture.
@@ -82,20 +102,18 @@ pub fn run_until(
     resume: Option<&std::path::Path>,
     stop_at: Option<u64>,
 ) -> (Vec<Metrics>, Trainer) {
-    let mut trainer = match resume {
-        None => Trainer::new(cfg.clone(), 1).unwrap(),
-        Some(dir) => Trainer::resume(cfg.clone(), dir, 1).unwrap(),
+    let trainer = match resume {
+        None => Trainer::new(cfg.clone()).unwrap(),
+        Some(dir) => Trainer::resume(cfg.clone(), dir).unwrap(),
     };
-    let (train, eval) = load_datasets(&cfg, &trainer).unwrap();
-    let total = total_steps(&cfg, train.pairs.len());
-    trainer.set_total_steps(total);
-    std::fs::create_dir_all(&cfg.training.output_dir).unwrap();
-    let mut log = MetricsLog::open(
-        &cfg.training.output_dir.join("metrics.jsonl"),
-        &serde_json::Value::Null,
-        None,
-    )
-    .unwrap();
+    let setup = RunSetup::around(trainer).unwrap();
+    let mut log = setup.open_log(resume.is_some()).unwrap();
+    let RunSetup {
+        mut trainer,
+        train,
+        eval,
+        ..
+    } = setup;
     let mut steps = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
