@@ -1,5 +1,6 @@
 //! `ganpo demo --quick --tune` end to end: every arm tries the same number of settings, the GANPO
-//! arms build on their base arm's choice, the chosen setting has the best validation score, the
+//! arms build on their base arm's choice, the chosen setting has the best validation win rate against SFT (which recomputes from its
+//! per-prompt outcomes), the
 //! table shows every setting, and a rerun reads finished trials back instead of training again.
 
 use std::process::Command;
@@ -36,9 +37,23 @@ fn quick_tuning_searches_alike_chooses_the_best_and_resumes() {
         let chosen = s["chosen"].as_u64().unwrap() as usize;
         let best = trials
             .iter()
-            .map(|t| t["score"].as_f64().unwrap())
+            .map(|t| t["win_rate"].as_f64().unwrap())
             .fold(f64::NEG_INFINITY, f64::max);
-        assert_eq!(trials[chosen]["score"].as_f64().unwrap(), best, "{arm}");
+        assert_eq!(trials[chosen]["win_rate"].as_f64().unwrap(), best, "{arm}");
+        for t in trials {
+            let outcomes: Vec<f64> = t["per_prompt"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let mean = outcomes.iter().sum::<f64>() / outcomes.len() as f64;
+            assert!(
+                (mean - t["win_rate"].as_f64().unwrap()).abs() < 1e-9,
+                "{arm}: win rate {} vs per-prompt mean {mean}",
+                t["win_rate"]
+            );
+        }
         for t in trials {
             let setting = t["setting"].as_str().unwrap();
             assert!(

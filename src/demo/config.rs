@@ -89,23 +89,28 @@ pub struct ArmKnobs {
 
 /// DPO's tuned knobs.
 pub const TUNED_DPO: LossKnobs = LossKnobs {
-    beta: 0.1,
-    learning_rate: 3e-5,
+    beta: 0.05,
+    learning_rate: 1e-4,
 };
 /// SimPO's tuned knobs.
 pub const TUNED_SIMPO: LossKnobs = LossKnobs {
     beta: 2.0,
-    learning_rate: 3e-5,
+    learning_rate: 1e-4,
 };
 /// GANPO's tuned knobs on DPO.
 pub const TUNED_DPO_GANPO: GanpoKnobs = GanpoKnobs {
-    lambda: 1.0,
+    lambda: 0.3,
     disc_width: 64,
     disc_depth: 1,
-    disc_learning_rate: 1.5e-5,
+    disc_learning_rate: 3e-4,
 };
 /// GANPO's tuned knobs on SimPO.
-pub const TUNED_SIMPO_GANPO: GanpoKnobs = TUNED_DPO_GANPO;
+pub const TUNED_SIMPO_GANPO: GanpoKnobs = GanpoKnobs {
+    lambda: 0.3,
+    disc_width: 64,
+    disc_depth: 1,
+    disc_learning_rate: 5e-5,
+};
 
 impl DemoConfig {
     /// The arms' knobs in words, for the report: "DPO (β 0.1, lr 3e-5), DPO + GANPO (λ 1, …)".

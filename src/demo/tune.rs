@@ -4,10 +4,12 @@
 //!
 //! Stage 1 tries each base loss (DPO, SimPO) on a grid of β × learning rate. Stage 2 keeps the
 //! base loss's chosen (β, lr) and tries GANPO on a grid of λ × discriminator (width, depth,
-//! learning rate). A setting's validation score is the judge's mean over the validation prompts at
-//! T = 0 and T = 0.7; the highest wins. Each setting's difference to the winner carries a 95%
-//! paired bootstrap interval over prompts, so the table says which choices the validation split
-//! can tell apart. Seed 0, the demo's default budget. Finished trials are kept in
+//! learning rate). A setting's criterion is its validation win rate against the SFT model (the
+//! judge compares each answer with the SFT model's answer to the same prompt at the same
+//! temperature and seed; ties count ½), averaged over T = 0 and T = 0.7 — the benchmark's primary
+//! metric, the one its verdicts are about; the highest wins, the first of equals on a tie. Each
+//! setting's difference to the winner carries a 95% paired bootstrap interval over prompts, so
+//! the table says which choices the validation split can tell apart. Seed 0, the demo's default budget. Finished trials are kept in
 //! `tune/<arm>-<n>/trial.json` and skipped on a rerun with the same settings.
 
 use std::fmt::Write as _;
@@ -74,11 +76,16 @@ pub struct Trial {
     pub arm: String,
     /// The knobs, in words (also the cache key).
     pub setting: String,
-    /// Validation score at each of [`TUNE_TEMPERATURES`].
+    /// Validation judge score at each of [`TUNE_TEMPERATURES`].
     pub scores: Vec<f64>,
-    /// Their mean (the selection criterion).
+    /// Their mean.
     pub score: f64,
-    /// Per-prompt mean over the temperatures (what the intervals are computed from).
+    /// Validation win rate against the SFT model at each of [`TUNE_TEMPERATURES`].
+    pub win_rates: Vec<f64>,
+    /// Their mean (the selection criterion).
+    pub win_rate: f64,
+    /// Per prompt, the win outcome (1, ½, 0) averaged over the temperatures (what the intervals
+    /// are computed from).
     pub per_prompt: Vec<f64>,
     /// Held-out pair reward accuracy at the end of training.
     pub reward_accuracy: f64,
@@ -98,7 +105,7 @@ pub struct ArmSearch {
     pub knobs: Vec<ArmKnobs>,
     /// Index of the chosen trial.
     pub chosen: usize,
-    /// Each trial's score minus the chosen one's, 95% paired bootstrap over prompts.
+    /// Each trial's win rate minus the chosen one's, 95% paired bootstrap over prompts.
     pub versus_chosen: Vec<Interval>,
 }
 
@@ -180,6 +187,11 @@ pub fn tune(
         logging_steps: config.logging_steps,
         save_steps: 0,
     };
+    let sft_scores: Vec<Vec<f64>> = baseline
+        .per_prompt
+        .iter()
+        .map(|p| p.scores.clone())
+        .collect();
     let mut searches: Vec<ArmSearch> = Vec::new();
     // Base arms first: the GANPO arms build on their choice.
     let order = ARMS
@@ -217,7 +229,7 @@ pub fn tune(
                 knobs.len(),
                 describe(k)
             ));
-            trials.push(trial(arm, k, &dir, &prep, &ctx, &budget)?);
+            trials.push(trial(arm, k, &dir, &prep, &ctx, &sft_scores, &budget)?);
         }
         searches.push(choose(arm.name, trials, knobs)?);
     }
@@ -231,6 +243,7 @@ fn trial(
     dir: &Path,
     prep: &super::prepare::Prepared,
     ctx: &EvalContext<'_>,
+    sft_scores: &[Vec<f64>],
     budget: &ArmBudget,
 ) -> Result<Trial> {
     let setting = describe(knobs);
@@ -254,16 +267,27 @@ fn trial(
     );
     let run = train_arm(&text, &dir.join("config.toml"))?;
     let (rows, per_prompt) = ctx.evaluate_dir(&dir.join("run").join("final"), &[])?;
+    let temps = per_prompt.len().max(1) as f64;
     let n = per_prompt.first().map_or(0, |p| p.scores.len());
     let per_prompt: Vec<f64> = (0..n)
-        .map(|p| per_prompt.iter().map(|t| t.scores[p]).sum::<f64>() / per_prompt.len() as f64)
+        .map(|p| {
+            per_prompt
+                .iter()
+                .zip(sft_scores)
+                .map(|(t, sft)| win_outcome(t.scores[p], sft[p]))
+                .sum::<f64>()
+                / temps
+        })
         .collect();
     let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let win_rates: Vec<f64> = rows.iter().map(|r| r.win_rate_vs_sft).collect();
     let t = Trial {
         arm: arm.name.to_string(),
         setting,
         score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
         scores,
+        win_rate: win_rates.iter().sum::<f64>() / win_rates.len().max(1) as f64,
+        win_rates,
         per_prompt,
         reward_accuracy: run
             .eval
@@ -278,10 +302,21 @@ fn trial(
     Ok(t)
 }
 
+/// One head-to-head outcome as [`crate::judge::win_rate`] counts it: 1 a win, ½ a tie, 0 a loss.
+fn win_outcome(policy: f64, sft: f64) -> f64 {
+    if (policy - sft).abs() <= 1e-9 {
+        0.5
+    } else if policy > sft {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Picks the best trial (the first of equals) and brackets every other against it.
 fn choose(arm: &str, trials: Vec<Trial>, knobs: Vec<ArmKnobs>) -> Result<ArmSearch> {
     let chosen = (0..trials.len())
-        .min_by(|&a, &b| trials[b].score.total_cmp(&trials[a].score))
+        .min_by(|&a, &b| trials[b].win_rate.total_cmp(&trials[a].win_rate))
         .ok_or_else(|| Error::Config(format!("no settings to tune for {arm}")))?;
     let versus_chosen = trials
         .iter()
@@ -308,15 +343,16 @@ fn choose(arm: &str, trials: Vec<Trial>, knobs: Vec<ArmKnobs>) -> Result<ArmSear
 pub fn tuning_markdown(searches: &[ArmSearch], config: &DemoConfig) -> String {
     let mut md = format!(
         "# `ganpo demo --tune`\n\nValidation prompts: {} (drawn apart from the training, held-out and \
-         evaluation prompts); score: the judge's mean at T = 0 and 0.7; seed 0; {} epoch(s) per setting; \
-         each arm tried the same number of settings. \"vs chosen\": the setting's score minus the chosen \
-         one's, 95% paired bootstrap over prompts.\n",
+         evaluation prompts); criterion: the win rate against the SFT model's answers (ties ½), mean of \
+         T = 0 and 0.7; seed 0; {} epoch(s) per setting; each arm tried the same number of settings. \
+         \"vs chosen\": the setting's win rate minus the chosen one's, 95% paired bootstrap over prompts; \
+         score: the judge's mean score at T = 0 and 0.7.\n",
         config.validation_prompts, config.epochs
     );
     for s in searches {
         let _ = writeln!(
             md,
-            "\n## {}\n\n| setting | score T=0 | score T=0.7 | mean | vs chosen | held-out reward acc. | train s |\n|---|---|---|---|---|---|---|",
+            "\n## {}\n\n| setting | win T=0 | win T=0.7 | mean win | vs chosen | score | held-out reward acc. | train s |\n|---|---|---|---|---|---|---|---|",
             s.arm
         );
         for (i, (t, v)) in s.trials.iter().zip(&s.versus_chosen).enumerate() {
@@ -328,10 +364,11 @@ pub fn tuning_markdown(searches: &[ArmSearch], config: &DemoConfig) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {}{mark} | {:.3} | {:.3} | {:.3} | {vs} | {:.3} | {:.1} |",
+                "| {}{mark} | {:.3} | {:.3} | {:.3} | {vs} | {:.3} | {:.3} | {:.1} |",
                 t.setting,
-                t.scores.first().copied().unwrap_or(f64::NAN),
-                t.scores.get(1).copied().unwrap_or(f64::NAN),
+                t.win_rates.first().copied().unwrap_or(f64::NAN),
+                t.win_rates.get(1).copied().unwrap_or(f64::NAN),
+                t.win_rate,
                 t.score,
                 t.reward_accuracy,
                 t.seconds
@@ -381,8 +418,10 @@ mod tests {
         let trial = |score: f64, per_prompt: Vec<f64>| Trial {
             arm: "dpo".into(),
             setting: format!("{score}"),
-            scores: vec![score, score],
-            score,
+            scores: vec![0.5, 0.5],
+            score: 0.5,
+            win_rates: vec![score, score],
+            win_rate: score,
             per_prompt,
             reward_accuracy: 0.5,
             seconds: 1.0,
