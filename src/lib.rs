@@ -41,6 +41,7 @@ pub mod losses;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod study;
 pub mod sysinfo;
 pub mod tokenize;
 pub mod train;
