@@ -41,6 +41,9 @@ pub struct SentimentArgs {
     /// Training prompts (the default run: 224).
     #[arg(long)]
     train_prompts: Option<usize>,
+    /// Validation prompts, whose pairs give training's `eval_*` metrics (the default run: 24).
+    #[arg(long)]
+    validation_prompts: Option<usize>,
     /// Held-out evaluation prompts (the default run: 200).
     #[arg(long)]
     eval_prompts: Option<usize>,
@@ -56,7 +59,7 @@ pub struct SentimentArgs {
     /// Epochs over the pairs (default 1).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Peak learning rate of every arm (default 2e-5).
+    /// Peak learning rate of every arm (default 5e-5).
     #[arg(long)]
     learning_rate: Option<f64>,
     /// Rows per generation batch (default 64).
@@ -77,24 +80,43 @@ pub struct SentimentArgs {
 }
 
 fn positive(name: &str, v: f64) -> anyhow::Result<f64> {
-    anyhow::ensure!(v > 0.0 && v.is_finite(), "{name} must be a positive number, got {v}");
+    anyhow::ensure!(
+        v > 0.0 && v.is_finite(),
+        "{name} must be a positive number, got {v}"
+    );
     Ok(v)
 }
 
 pub fn run(command: StudyCommand) -> anyhow::Result<()> {
     let StudyCommand::Sentiment(a) = command;
     anyhow::ensure!(a.seeds >= 1, "--seeds must be at least 1");
-    let absolute = |p: &PathBuf| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
-    let mut c = StudyConfig::new(absolute(&a.output)?, absolute(&a.model)?, absolute(&a.corpus)?, a.quick, a.seeds);
+    let absolute =
+        |p: &PathBuf| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+    let mut c = StudyConfig::new(
+        absolute(&a.output)?,
+        absolute(&a.model)?,
+        absolute(&a.corpus)?,
+        a.quick,
+        a.seeds,
+    );
     if let Some(f) = a.prompt_format {
         c.prompt_format = f;
     }
     for (flag, value, field) in [
         ("--train-prompts", a.train_prompts, &mut c.train_prompts),
         ("--eval-prompts", a.eval_prompts, &mut c.eval_prompts),
+        (
+            "--validation-prompts",
+            a.validation_prompts,
+            &mut c.validation_prompts,
+        ),
         ("--epochs", a.epochs, &mut c.epochs),
         ("--batch-size", a.batch_size, &mut c.batch_size),
-        ("--max-prompt-tokens", a.max_prompt_tokens, &mut c.max_prompt_tokens),
+        (
+            "--max-prompt-tokens",
+            a.max_prompt_tokens,
+            &mut c.max_prompt_tokens,
+        ),
     ] {
         if let Some(v) = value {
             anyhow::ensure!(v >= 1, "{flag} must be at least 1");
@@ -102,7 +124,10 @@ pub fn run(command: StudyCommand) -> anyhow::Result<()> {
         }
     }
     if let Some(k) = a.samples_per_prompt {
-        anyhow::ensure!(k >= 2, "--samples-per-prompt must be at least 2 (a pair needs two samples)");
+        anyhow::ensure!(
+            k >= 2,
+            "--samples-per-prompt must be at least 2 (a pair needs two samples)"
+        );
         c.samples_per_prompt = k;
     }
     if let Some(n) = a.max_new_tokens {
@@ -111,7 +136,10 @@ pub fn run(command: StudyCommand) -> anyhow::Result<()> {
         c.eval_max_new_tokens = n;
     }
     if let Some(g) = a.min_gap {
-        anyhow::ensure!((0.0..2.0).contains(&g), "--min-gap must be in [0, 2)");
+        anyhow::ensure!(
+            (0.0..2.0).contains(&g),
+            "--min-gap must be in [0, 2) (0 keeps ties: only for pipeline tests)"
+        );
         c.min_gap = g;
     }
     if let Some(lr) = a.learning_rate {

@@ -184,7 +184,9 @@ pub fn score_completions(
             }
             None => {
                 scores.ref_logps.extend(&policy_logps);
-                scores.token_kl.extend(std::iter::repeat_n(0.0, chunk.len()));
+                scores
+                    .token_kl
+                    .extend(std::iter::repeat_n(0.0, chunk.len()));
             }
         }
         scores.policy_logps.extend(policy_logps);

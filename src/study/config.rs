@@ -48,7 +48,11 @@ impl StudyArm {
 
     /// The base loss's name for reports: `dpo` or `simpo`.
     pub fn family(&self) -> &'static str {
-        if self.loss == "sigmoid" { "dpo" } else { "simpo" }
+        if self.loss == "sigmoid" {
+            "dpo"
+        } else {
+            "simpo"
+        }
     }
 
     /// The arm without GANPO that this one is compared against (itself when GANPO is off).
@@ -115,7 +119,13 @@ pub struct StudyConfig {
 
 impl StudyConfig {
     /// The full study (about 2.5 h on a 2-core CPU, see docs/study.md) or `--quick`.
-    pub fn new(output: PathBuf, model: PathBuf, corpus: PathBuf, quick: bool, seeds: usize) -> Self {
+    pub fn new(
+        output: PathBuf,
+        model: PathBuf,
+        corpus: PathBuf,
+        quick: bool,
+        seeds: usize,
+    ) -> Self {
         let full = StudyConfig {
             output,
             model,
@@ -136,7 +146,7 @@ impl StudyConfig {
             simpo_beta: 2.0,
             epochs: 1,
             train_batch_size: 8,
-            learning_rate: 2e-5,
+            learning_rate: 5e-5,
             save_steps: 5,
             seeds,
             data_seed: 7,
@@ -164,9 +174,16 @@ impl StudyConfig {
     /// The arms, in training order: DPO at each β, DPO + GANPO (λ = 1) at each β, DPO + GANPO at
     /// the extra λ and the middle β, SimPO, SimPO + GANPO (λ = 1).
     pub fn arms(&self) -> Vec<StudyArm> {
-        let mut arms: Vec<StudyArm> =
-            self.betas.iter().map(|&b| StudyArm::new("sigmoid", b, None)).collect();
-        arms.extend(self.betas.iter().map(|&b| StudyArm::new("sigmoid", b, Some(1.0))));
+        let mut arms: Vec<StudyArm> = self
+            .betas
+            .iter()
+            .map(|&b| StudyArm::new("sigmoid", b, None))
+            .collect();
+        arms.extend(
+            self.betas
+                .iter()
+                .map(|&b| StudyArm::new("sigmoid", b, Some(1.0))),
+        );
         if let Some(&mid) = self.betas.get(self.betas.len() / 2) {
             arms.push(StudyArm::new("sigmoid", mid, Some(self.extra_lambda)));
         }

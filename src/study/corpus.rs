@@ -49,7 +49,10 @@ pub struct Prompt {
 /// Whether a name is a corpus file (a lower-case genre letter pair and two digits: `ca01`).
 fn is_corpus_file(name: &str) -> bool {
     let b = name.as_bytes();
-    b.len() == 4 && b[0] == b'c' && b[1].is_ascii_lowercase() && b[2..].iter().all(u8::is_ascii_digit)
+    b.len() == 4
+        && b[0] == b'c'
+        && b[1].is_ascii_lowercase()
+        && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 /// The corpus files of `dir`, sorted by name; an error naming the fetch script if there are none.
@@ -65,7 +68,11 @@ pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_file())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_corpus_file))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_corpus_file)
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -91,7 +98,10 @@ pub fn parse_file(name: &str, text: &str) -> Vec<Sentence> {
         .filter(|l| !l.is_empty())
         .map(|l| Sentence {
             file: name.to_string(),
-            tokens: l.split_whitespace().map(|t| strip_tag(t).to_string()).collect(),
+            tokens: l
+                .split_whitespace()
+                .map(|t| strip_tag(t).to_string())
+                .collect(),
         })
         .filter(|s| !s.tokens.is_empty())
         .collect()
@@ -108,8 +118,10 @@ pub fn detokenize(tokens: &[String]) -> String {
     let mut open_quote = false;
     let mut glue_next = false;
     for t in tokens {
-        let closing = matches!(t.as_str(), "." | "," | ";" | ":" | "!" | "?" | ")" | "'" | "'s")
-            || (t == "\"" && open_quote);
+        let closing = matches!(
+            t.as_str(),
+            "." | "," | ";" | ":" | "!" | "?" | ")" | "'" | "'s"
+        ) || (t == "\"" && open_quote);
         if !out.is_empty() && !closing && !glue_next {
             out.push(' ');
         }
@@ -140,9 +152,9 @@ pub fn prefix(sentence: &Sentence, words: usize) -> Option<String> {
 /// The split of a corpus file: about 80% train, 10% validation, 10% held out, by a fixed hash of
 /// its name (FNV-1a), so it never changes with the files present or their order.
 pub fn split_of(file: &str) -> Split {
-    let hash = file
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     match hash % 10 {
         0 => Split::HeldOut,
         1 => Split::Validation,
@@ -162,7 +174,13 @@ pub fn prompts(
     for s in sentences {
         let words = rng.random_range(8..=12);
         if let Some(text) = prefix(s, words) {
-            all.push((split_of(&s.file), Prompt { file: s.file.clone(), text }));
+            all.push((
+                split_of(&s.file),
+                Prompt {
+                    file: s.file.clone(),
+                    text,
+                },
+            ));
         }
     }
     all.shuffle(&mut rng);
@@ -183,7 +201,11 @@ pub fn prompts(
 pub fn read_corpus(dir: &Path) -> Result<Vec<Sentence>> {
     let mut sentences = Vec::new();
     for path in corpus_files(dir)? {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("reading corpus file {}", path.display()), e))?;
         sentences.extend(parse_file(&name, &text));
@@ -205,21 +227,29 @@ mod tests {
             detokenize(&s[0].tokens),
             "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced \"no evidence\" that any irregularities took place."
         );
-        assert_eq!(prefix(&s[0], 8).as_deref(), Some("The Fulton County Grand Jury said Friday an"));
+        assert_eq!(
+            prefix(&s[0], 8).as_deref(),
+            Some("The Fulton County Grand Jury said Friday an")
+        );
         assert_eq!(prefix(&s[1], 8), None);
     }
 
     #[test]
     fn split_is_by_file_and_stable() {
         let names: Vec<String> = (1..=44).map(|i| format!("ca{i:02}")).collect();
-        let held = names.iter().filter(|n| split_of(n) == Split::HeldOut).count();
+        let held = names
+            .iter()
+            .filter(|n| split_of(n) == Split::HeldOut)
+            .count();
         assert!(held > 0 && held < 15, "{held}");
         assert_eq!(split_of("ca01"), split_of("ca01"));
     }
 
     #[test]
     fn missing_corpus_names_the_script() {
-        let err = corpus_files(Path::new("/nonexistent/brown")).unwrap_err().to_string();
+        let err = corpus_files(Path::new("/nonexistent/brown"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(FETCH_SCRIPT), "{err}");
     }
 }

@@ -32,12 +32,20 @@ fn group(arm: &StudyArm) -> String {
 }
 
 fn row<'a>(rows: &'a [SummaryRow], model: &str, t: f64) -> Option<&'a SummaryRow> {
-    rows.iter().find(|r| r.model == model && (r.temperature - t).abs() < 1e-9)
+    rows.iter()
+        .find(|r| r.model == model && (r.temperature - t).abs() < 1e-9)
 }
 
 /// Draws every figure into `dir` (created), returning the files written.
-pub fn draw(rows: &[SummaryRow], arms: &[StudyArm], temperatures: &[f64], runs: &[(String, PathBuf)], dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+pub fn draw(
+    rows: &[SummaryRow],
+    arms: &[StudyArm],
+    temperatures: &[f64],
+    runs: &[(String, PathBuf)],
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut written = Vec::new();
     let mut groups: Vec<String> = arms.iter().map(group).collect();
     groups.dedup();
@@ -48,7 +56,8 @@ pub fn draw(rows: &[SummaryRow], arms: &[StudyArm], temperatures: &[f64], runs: 
             "mean VADER compound",
         );
         if let Some(r) = row(rows, "reference", t) {
-            chart = chart.with_series(Series::new("reference", vec![(0.0, r.reward.mean)]).with_color(7));
+            chart = chart
+                .with_series(Series::new("reference", vec![(0.0, r.reward.mean)]).with_color(7));
         }
         for (i, g) in groups.iter().enumerate() {
             let mut points: Vec<(f64, f64)> = arms
@@ -62,8 +71,9 @@ pub fn draw(rows: &[SummaryRow], arms: &[StudyArm], temperatures: &[f64], runs: 
         }
         written.extend(write(&chart, dir, &format!("frontier_T{t}.png"))?);
     }
-    let models: Vec<String> =
-        std::iter::once("reference".to_string()).chain(arms.iter().map(|a| a.name.clone())).collect();
+    let models: Vec<String> = std::iter::once("reference".to_string())
+        .chain(arms.iter().map(|a| a.name.clone()))
+        .collect();
     let by_t = |title: &str, y: &str, f: fn(&SummaryRow) -> f64| {
         let mut chart = LineChart::new(title, "temperature", y);
         for (i, m) in models.iter().enumerate() {
@@ -76,21 +86,41 @@ pub fn draw(rows: &[SummaryRow], arms: &[StudyArm], temperatures: &[f64], runs: 
         chart
     };
     for (name, chart) in [
-        ("reward_vs_T.png", by_t("Mean reward vs temperature", "mean VADER compound", |r| r.reward.mean)),
-        ("ref_nll_vs_T.png", by_t("Reference NLL of the samples vs temperature", "nats per token", |r| r.ref_nll.mean)),
-        ("length_vs_T.png", by_t("Sample length vs temperature", "tokens", |r| r.length.mean)),
+        (
+            "reward_vs_T.png",
+            by_t("Mean reward vs temperature", "mean VADER compound", |r| {
+                r.reward.mean
+            }),
+        ),
+        (
+            "ref_nll_vs_T.png",
+            by_t(
+                "Reference NLL of the samples vs temperature",
+                "nats per token",
+                |r| r.ref_nll.mean,
+            ),
+        ),
+        (
+            "length_vs_T.png",
+            by_t("Sample length vs temperature", "tokens", |r| r.length.mean),
+        ),
     ] {
         written.extend(write(&chart, dir, name)?);
     }
     for (key, name, title) in [
         ("loss", "training_loss.png", "Training loss"),
-        ("rewards/margins", "training_margins.png", "Reward margin (chosen − rejected)"),
+        (
+            "rewards/margins",
+            "training_margins.png",
+            "Reward margin (chosen − rejected)",
+        ),
     ] {
         let mut chart = LineChart::new(title, "step", key);
         for (i, (arm, metrics)) in runs.iter().enumerate() {
             if metrics.exists() {
                 let history = MetricsHistory::read(metrics)?;
-                chart = chart.with_series(Series::new(arm.clone(), history.series(key)).with_color(i));
+                chart =
+                    chart.with_series(Series::new(arm.clone(), history.series(key)).with_color(i));
             }
         }
         written.extend(write(&chart, dir, name)?);

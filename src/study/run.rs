@@ -87,15 +87,14 @@ fn temperature_file(dir: &Path, t: f64) -> PathBuf {
     dir.join(format!("T{t}.json"))
 }
 
-/// Loads the reference, or fails naming the script that fetches it.
+/// Loads the reference.
 fn load_reference(config: &StudyConfig) -> Result<(CausalLm, Tokenizer)> {
-    if !config.model.exists() {
-        return Err(Error::Config(format!(
-            "--model {} does not exist; fetch SmolLM2-135M-Instruct with `{MODEL_SCRIPT}`, which prints the .gguf path",
-            config.model.display()
-        )));
-    }
-    let loaded = load_model(&config.model, Trainability::Frozen, DType::F32, &Device::Cpu)?;
+    let loaded = load_model(
+        &config.model,
+        Trainability::Frozen,
+        DType::F32,
+        &Device::Cpu,
+    )?;
     Ok((loaded.model, loaded.tokenizer))
 }
 
@@ -153,6 +152,14 @@ fn evaluate_all(
     ids: &[Vec<u32>],
     dir: &Path,
 ) -> Result<Vec<TemperatureSamples>> {
+    let cached: Option<Vec<TemperatureSamples>> = config
+        .temperatures
+        .iter()
+        .map(|&t| load_json(&temperature_file(dir, t)))
+        .collect::<Result<_>>()?;
+    if let Some(all) = cached {
+        return Ok(all);
+    }
     let total = (ids.len() * config.temperatures.len()) as u64;
     let mut bar = Bar::new(format!("evaluating {label}"), total, "samples");
     let mut out = Vec::new();
@@ -169,7 +176,9 @@ fn evaluate_all(
                     batch: config.batch_size,
                 };
                 let s = match policy {
-                    Some(p) => evaluate_at(p, Some(reference), tokenizer, ids, sampling, &mut bar, done)?,
+                    Some(p) => {
+                        evaluate_at(p, Some(reference), tokenizer, ids, sampling, &mut bar, done)?
+                    }
                     None => evaluate_at(reference, None, tokenizer, ids, sampling, &mut bar, done)?,
                 };
                 save_json(&path, &s)?;
@@ -193,19 +202,43 @@ pub fn run_study(
 ) -> Result<StudyData> {
     let started = Instant::now();
     let out = &config.output;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+    // Both inputs are checked before anything is written.
+    if !config.model.exists() {
+        return Err(Error::Config(format!(
+            "--model {} does not exist; fetch SmolLM2-135M-Instruct with `{MODEL_SCRIPT}`, which prints the .gguf path",
+            config.model.display()
+        )));
+    }
+    super::corpus::corpus_files(&config.corpus)?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
     check_settings(out, config)?;
     let (reference, tokenizer) = load_reference(config)?;
     let (splits, long_prompts) = split_prompts(config, &tokenizer)?;
     let [(train_p, train_ids), (val_p, val_ids), (eval_p, eval_ids)] =
         <[_; 3]>::try_from(splits).map_err(|_| Error::Config("three splits expected".into()))?;
-    save_json(&out.join("prompts.json"), &[("train", &train_p), ("validation", &val_p), ("held_out", &eval_p)])?;
+    save_json(
+        &out.join("prompts.json"),
+        &[
+            ("train", &train_p),
+            ("validation", &val_p),
+            ("held_out", &eval_p),
+        ],
+    )?;
     // Pairs.
     let pairs_dir = out.join("pairs");
-    let (train_file, val_file) = (pairs_dir.join("train.jsonl"), pairs_dir.join("validation.jsonl"));
+    let (train_file, val_file) = (
+        pairs_dir.join("train.jsonl"),
+        pairs_dir.join("validation.jsonl"),
+    );
     let pairs = match load_json::<PairsPhase>(&pairs_dir.join("summary.json"))? {
         Some(p) => {
-            log(&format!("pairs: cached in {} ({} train, {} validation)", pairs_dir.display(), p.train.pairs, p.validation.pairs));
+            log(&format!(
+                "pairs: cached in {} ({} train, {} validation)",
+                pairs_dir.display(),
+                p.train.pairs,
+                p.validation.pairs
+            ));
             p
         }
         None => {
@@ -218,24 +251,55 @@ pub fn run_study(
                 batch: config.batch_size,
             };
             let mut bar = Bar::new("pairs (train)", (train_ids.len() * k) as u64, "samples");
-            let (train, train_stats) = build_pairs(&reference, &tokenizer, config.prompt_format, &train_p, &train_ids, k, config.min_gap, sampling(config.data_seed), &mut bar)?;
+            let (train, train_stats) = build_pairs(
+                &reference,
+                &tokenizer,
+                config.prompt_format,
+                &train_p,
+                &train_ids,
+                k,
+                config.min_gap,
+                sampling(config.data_seed),
+                &mut bar,
+            )?;
             bar.finish();
             interrupted(&stop)?;
             let mut bar = Bar::new("pairs (validation)", (val_ids.len() * k) as u64, "samples");
-            let (val, val_stats) = build_pairs(&reference, &tokenizer, config.prompt_format, &val_p, &val_ids, k, config.min_gap, sampling(config.data_seed + 1), &mut bar)?;
+            let (val, val_stats) = build_pairs(
+                &reference,
+                &tokenizer,
+                config.prompt_format,
+                &val_p,
+                &val_ids,
+                k,
+                config.min_gap,
+                sampling(config.data_seed + 1),
+                &mut bar,
+            )?;
             bar.finish();
             if train.is_empty() || val.is_empty() {
                 return Err(Error::Training(format!(
                     "too few pairs ({} train, {} validation): the reference's samples rarely differ by --min-gap {} in VADER compound; lower it or sample more per prompt",
-                    train.len(), val.len(), config.min_gap
+                    train.len(),
+                    val.len(),
+                    config.min_gap
                 )));
             }
-            std::fs::create_dir_all(&pairs_dir).map_err(|e| Error::io(format!("creating {}", pairs_dir.display()), e))?;
+            std::fs::create_dir_all(&pairs_dir)
+                .map_err(|e| Error::io(format!("creating {}", pairs_dir.display()), e))?;
             save_jsonl(&train_file, &train)?;
             save_jsonl(&val_file, &val)?;
-            let p = PairsPhase { train: train_stats, validation: val_stats, long_prompts, seconds: t0.elapsed().as_secs_f64() };
+            let p = PairsPhase {
+                train: train_stats,
+                validation: val_stats,
+                long_prompts,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
             save_json(&pairs_dir.join("summary.json"), &p)?;
-            log(&format!("pairs: {} train, {} validation in {:.0} s", p.train.pairs, p.validation.pairs, p.seconds));
+            log(&format!(
+                "pairs: {} train, {} validation in {:.0} s",
+                p.train.pairs, p.validation.pairs, p.seconds
+            ));
             p
         }
     };
@@ -257,9 +321,20 @@ pub fn run_study(
     interrupted(&stop)?;
     // The reference.
     let t0 = Instant::now();
-    let ref_samples = evaluate_all(config, "reference", None, &reference, &tokenizer, &eval_ids, &out.join("eval").join("reference"))?;
+    let ref_samples = evaluate_all(
+        config,
+        "reference",
+        None,
+        &reference,
+        &tokenizer,
+        &eval_ids,
+        &out.join("eval").join("reference"),
+    )?;
     let reference_eval_seconds: f64 = ref_samples.iter().map(|s| s.seconds).sum();
-    log(&format!("reference evaluated ({:.0} s now)", t0.elapsed().as_secs_f64()));
+    log(&format!(
+        "reference evaluated ({:.0} s now)",
+        t0.elapsed().as_secs_f64()
+    ));
     samples.insert("reference".into(), vec![ref_samples]);
     // Arms.
     let mut arms = Vec::new();
@@ -267,7 +342,10 @@ pub fn run_study(
     for seed in 0..config.seeds as u64 {
         for arm in config.arms() {
             interrupted(&stop)?;
-            let dir = out.join("arms").join(arm.name.replace('+', "_")).join(format!("seed{seed}"));
+            let dir = out
+                .join("arms")
+                .join(arm.name.replace('+', "_"))
+                .join(format!("seed{seed}"));
             let run_dir = dir.join("run");
             if seed == 0 {
                 metrics_logs.push((arm.name.clone(), run_dir.join("metrics.jsonl")));
@@ -280,30 +358,66 @@ pub fn run_study(
                     d
                 }
                 None => {
-                    let paths = ArmPaths { train: train_file.clone(), validation: val_file.clone(), run_dir: run_dir.clone() };
+                    let paths = ArmPaths {
+                        train: train_file.clone(),
+                        validation: val_file.clone(),
+                        run_dir: run_dir.clone(),
+                    };
                     let training = match load_json::<ArmTraining>(&dir.join("train.json"))? {
                         Some(t) if run_dir.join("final").is_dir() => t,
                         _ => {
                             let text = arm_config(&arm, config, &paths, seed);
                             let label = format!("{} seed {seed}", arm.name);
-                            let Some((_, t)) = train_run(&text, &dir.join("config.toml"), &label, stop.clone())? else {
-                                return Err(Error::Training(format!("interrupted while training {label}; a checkpoint was written, rerun the same command to resume")));
+                            let Some((_, t)) =
+                                train_run(&text, &dir.join("config.toml"), &label, stop.clone())?
+                            else {
+                                return Err(Error::Training(format!(
+                                    "interrupted while training {label}; a checkpoint was written, rerun the same command to resume"
+                                )));
                             };
                             save_json(&dir.join("train.json"), &t)?;
-                            log(&format!("{label}: trained {} steps in {:.0} s", t.steps, t.seconds));
+                            log(&format!(
+                                "{label}: trained {} steps in {:.0} s",
+                                t.steps, t.seconds
+                            ));
                             t
                         }
                     };
-                    let policy = load_model(&run_dir.join("final"), Trainability::Frozen, DType::F32, &Device::Cpu)?.model;
+                    let policy = load_model(
+                        &run_dir.join("final"),
+                        Trainability::Frozen,
+                        DType::F32,
+                        &Device::Cpu,
+                    )?
+                    .model;
                     let t0 = Instant::now();
-                    let evaluated = evaluate_all(config, &arm.name, Some(&policy), &reference, &tokenizer, &eval_ids, &evals)?;
-                    let d = ArmDone { arm: arm.name.clone(), seed, training, eval_seconds: evaluated.iter().map(|s| s.seconds).sum() };
-                    log(&format!("{} seed {seed}: evaluated in {:.0} s", arm.name, t0.elapsed().as_secs_f64()));
+                    let evaluated = evaluate_all(
+                        config,
+                        &arm.name,
+                        Some(&policy),
+                        &reference,
+                        &tokenizer,
+                        &eval_ids,
+                        &evals,
+                    )?;
+                    let d = ArmDone {
+                        arm: arm.name.clone(),
+                        seed,
+                        training,
+                        eval_seconds: evaluated.iter().map(|s| s.seconds).sum(),
+                    };
+                    log(&format!(
+                        "{} seed {seed}: evaluated in {:.0} s",
+                        arm.name,
+                        t0.elapsed().as_secs_f64()
+                    ));
                     save_json(&done_path, &d)?;
                     remove_checkpoints(&run_dir)?;
                     if !config.keep_models {
                         let final_dir = run_dir.join("final");
-                        std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io(format!("removing {}", final_dir.display()), e))?;
+                        std::fs::remove_dir_all(&final_dir).map_err(|e| {
+                            Error::io(format!("removing {}", final_dir.display()), e)
+                        })?;
                     }
                     d
                 }
@@ -311,7 +425,13 @@ pub fn run_study(
             let mut per_t = Vec::new();
             for &t in &config.temperatures {
                 let path = temperature_file(&evals, t);
-                per_t.push(load_json::<TemperatureSamples>(&path)?.ok_or_else(|| Error::Config(format!("{} is missing; delete {} to evaluate that arm again", path.display(), done_path.display())))?);
+                per_t.push(load_json::<TemperatureSamples>(&path)?.ok_or_else(|| {
+                    Error::Config(format!(
+                        "{} is missing; delete {} to evaluate that arm again",
+                        path.display(),
+                        done_path.display()
+                    ))
+                })?);
             }
             samples.entry(arm.name.clone()).or_default().push(per_t);
             arms.push(done);

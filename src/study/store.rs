@@ -14,7 +14,8 @@ use crate::{Error, Result};
 /// Writes `value` as pretty JSON to `path` atomically (creating its directory).
 pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     }
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Config(format!("serializing {}: {e}", path.display())))?;
@@ -71,7 +72,15 @@ pub fn check_settings(dir: &Path, config: &StudyConfig) -> Result<()> {
             let key = now
                 .as_object()
                 .and_then(|m| m.iter().find(|(k, v)| before.get(k.as_str()) != Some(v)))
-                .map_or_else(|| "?".to_string(), |(k, v)| format!("`{k}` is {v} now, {} before", before.get(k.as_str()).unwrap_or(&serde_json::Value::Null)));
+                .map_or_else(
+                    || "?".to_string(),
+                    |(k, v)| {
+                        format!(
+                            "`{k}` is {v} now, {} before",
+                            before.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                        )
+                    },
+                );
             Err(Error::Config(format!(
                 "{} holds a study made with other settings ({key}); rerun with the same flags to resume it, or pass another --output",
                 dir.display()

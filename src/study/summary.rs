@@ -21,7 +21,11 @@ impl Stat {
     pub fn of(values: &[f64]) -> Stat {
         let n = values.len();
         if n == 0 {
-            return Stat { mean: f64::NAN, se: f64::NAN, n };
+            return Stat {
+                mean: f64::NAN,
+                se: f64::NAN,
+                n,
+            };
         }
         let mean = values.iter().sum::<f64>() / n as f64;
         let var = if n > 1 {
@@ -29,7 +33,11 @@ impl Stat {
         } else {
             0.0
         };
-        Stat { mean, se: (var / n as f64).sqrt(), n }
+        Stat {
+            mean,
+            se: (var / n as f64).sqrt(),
+            n,
+        }
     }
 
     /// `mean ± se` with `digits` decimals.
@@ -78,7 +86,11 @@ pub fn outcome(policy: f64, reference: f64) -> f64 {
 
 /// The row of `model` at one temperature from its samples of every seed (`seeds[s]`) and the
 /// reference's samples at that temperature.
-pub fn summarize(model: &str, seeds: &[&TemperatureSamples], reference: &TemperatureSamples) -> SummaryRow {
+pub fn summarize(
+    model: &str,
+    seeds: &[&TemperatureSamples],
+    reference: &TemperatureSamples,
+) -> SummaryRow {
     let all: Vec<&Sample> = seeds.iter().flat_map(|t| &t.samples).collect();
     let pick = |f: &dyn Fn(&Sample) -> Option<f64>| -> Stat {
         Stat::of(&all.iter().filter_map(|s| f(s)).collect::<Vec<_>>())

@@ -36,7 +36,10 @@ pub struct ArmPaths {
 /// The TOML config of `arm` (absolute paths, so it can be rerun from anywhere with `ganpo train`).
 pub fn arm_config(arm: &StudyArm, config: &StudyConfig, paths: &ArmPaths, seed: u64) -> String {
     let objective = if arm.loss == "simpo" {
-        format!("type = \"simpo\"\nbeta = {:?}\ngamma_beta_ratio = 0.5", arm.beta)
+        format!(
+            "type = \"simpo\"\nbeta = {:?}\ngamma_beta_ratio = 0.5",
+            arm.beta
+        )
     } else {
         format!("type = \"sigmoid\"\nbeta = {:?}", arm.beta)
     };
@@ -88,9 +91,12 @@ pub fn train_run(
     label: &str,
     stop: Arc<AtomicBool>,
 ) -> Result<Option<(PathBuf, ArmTraining)>> {
+    if let Some(dir) = config_path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
     write_file_atomically(config_path, config_text.as_bytes())?;
-    let config =
-        TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
+    let config = TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
     let out = config.training.output_dir.clone();
     let _lock = RunLock::acquire(&out)?;
     remove_stale_temporaries(&out)?;
@@ -115,7 +121,9 @@ pub fn train_run(
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), &config_json, resumed_from)?;
     let mut bar = Bar::new(format!("training {label}"), total, "steps");
     let start = trainer.step;
-    let outcome = trainer.run(&train, None, &mut log, stop, |step, _, _| bar.set(step, start))?;
+    let outcome = trainer.run(&train, None, &mut log, stop, |step, _, _| {
+        bar.set(step, start)
+    })?;
     bar.finish();
     let final_dir = match outcome {
         RunOutcome::Interrupted { .. } => return Ok(None),

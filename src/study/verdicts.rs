@@ -53,14 +53,23 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
     for w in points.windows(2) {
         let ((x0, y0), (x1, y1)) = (w[0], w[1]);
         if x <= x1 {
-            return if x1 > x0 { y0 + (y1 - y0) * (x - x0) / (x1 - x0) } else { y1 };
+            return if x1 > x0 {
+                y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+            } else {
+                y1
+            };
         }
     }
     last.1
 }
 
 /// Per-prompt means over seeds of `f` for `model` at temperature index `t`.
-fn per_prompt(table: &SampleTable, model: &str, t: usize, f: fn(&Sample) -> f64) -> Result<Vec<f64>> {
+fn per_prompt(
+    table: &SampleTable,
+    model: &str,
+    t: usize,
+    f: fn(&Sample) -> f64,
+) -> Result<Vec<f64>> {
     let seeds = table
         .get(model)
         .ok_or_else(|| Error::Config(format!("no evaluation of {model}")))?;
@@ -75,8 +84,10 @@ fn frontier(table: &SampleTable, arm: &str, family: &[String], t: usize) -> Resu
     let reward = |m: &str| per_prompt(table, m, t, |s| s.reward);
     let kl = |m: &str| per_prompt(table, m, t, Sample::log_ratio);
     let reference = reward("reference")?;
-    let base: Vec<(Vec<f64>, Vec<f64>)> =
-        family.iter().map(|m| Ok((kl(m)?, reward(m)?))).collect::<Result<_>>()?;
+    let base: Vec<(Vec<f64>, Vec<f64>)> = family
+        .iter()
+        .map(|m| Ok((kl(m)?, reward(m)?)))
+        .collect::<Result<_>>()?;
     let (arm_kl, arm_reward) = (kl(arm)?, reward(arm)?);
     let n = reference.len();
     let statistic = |idx: &mut dyn Iterator<Item = usize>| {
@@ -97,7 +108,11 @@ fn frontier(table: &SampleTable, arm: &str, family: &[String], t: usize) -> Resu
         .collect();
     draws.sort_by(f64::total_cmp);
     let at = |q: f64| draws[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
-    Ok(Interval { estimate, low: at(0.025), high: at(0.975) })
+    Ok(Interval {
+        estimate,
+        low: at(0.025),
+        high: at(0.975),
+    })
 }
 
 /// `values[seed][prompt]` of `f(arm) − f(base)` at index `t`.
@@ -109,22 +124,40 @@ fn differences(
     f: fn(&Sample) -> f64,
 ) -> Result<Vec<Vec<f64>>> {
     let (a, b) = (
-        table.get(arm).ok_or_else(|| Error::Config(format!("no evaluation of {arm}")))?,
-        table.get(base).ok_or_else(|| Error::Config(format!("no evaluation of {base}")))?,
+        table
+            .get(arm)
+            .ok_or_else(|| Error::Config(format!("no evaluation of {arm}")))?,
+        table
+            .get(base)
+            .ok_or_else(|| Error::Config(format!("no evaluation of {base}")))?,
     );
     Ok(a.iter()
         .zip(b)
-        .map(|(sa, sb)| sa[t].samples.iter().zip(&sb[t].samples).map(|(x, y)| f(x) - f(y)).collect())
+        .map(|(sa, sb)| {
+            sa[t]
+                .samples
+                .iter()
+                .zip(&sb[t].samples)
+                .map(|(x, y)| f(x) - f(y))
+                .collect()
+        })
         .collect())
 }
 
 /// Every verdict line of the study, for the GANPO arms among `arms` whose base was evaluated.
-pub fn verdicts(table: &SampleTable, arms: &[StudyArm], temperatures: &[f64]) -> Result<Vec<VerdictLine>> {
+pub fn verdicts(
+    table: &SampleTable,
+    arms: &[StudyArm],
+    temperatures: &[f64],
+) -> Result<Vec<VerdictLine>> {
     let index = |want: f64| temperatures.iter().position(|t| (t - want).abs() < 1e-9);
     // The frontier at T = 1 (else the lowest temperature above 0.9, else the first).
     let t1 = index(1.0).unwrap_or(0);
     let mut lines = Vec::new();
-    for arm in arms.iter().filter(|a| a.lambda.is_some() && table.contains_key(&a.name)) {
+    for arm in arms
+        .iter()
+        .filter(|a| a.lambda.is_some() && table.contains_key(&a.name))
+    {
         let base = arm.base_name();
         if !table.contains_key(&base) {
             continue;
@@ -145,16 +178,39 @@ pub fn verdicts(table: &SampleTable, arms: &[StudyArm], temperatures: &[f64]) ->
             });
         };
         let fr = frontier(table, &arm.name, &family, t1)?;
-        push("reward above the base loss's reward–KL frontier at its KL", &format!("{} frontier", arm.family()), t1, fr, true);
-        for (t, &temp) in temperatures.iter().enumerate().filter(|(_, t)| **t >= 1.5) {
-            let _ = temp;
+        push(
+            "reward above the base loss's reward–KL frontier at its KL",
+            &format!("{} frontier", arm.family()),
+            t1,
+            fr,
+            true,
+        );
+        for t in (0..temperatures.len()).filter(|&t| temperatures[t] >= 1.5) {
             let d = differences(table, &arm.name, &base, t, Sample::ref_nll)?;
-            push("lower reference NLL per token (more natural text)", &base, t, paired_bootstrap(&d, RESAMPLES, 11)?, false);
+            push(
+                "lower reference NLL per token (more natural text)",
+                &base,
+                t,
+                paired_bootstrap(&d, RESAMPLES, 11)?,
+                false,
+            );
             let d = differences(table, &arm.name, &base, t, |s| s.repetition4.unwrap_or(0.0))?;
-            push("fewer repeated 4-grams", &base, t, paired_bootstrap(&d, RESAMPLES, 13)?, false);
+            push(
+                "fewer repeated 4-grams",
+                &base,
+                t,
+                paired_bootstrap(&d, RESAMPLES, 13)?,
+                false,
+            );
         }
         let d = differences(table, &arm.name, &base, t1, |s| s.length as f64)?;
-        push("shorter samples (less length exploitation)", &base, t1, paired_bootstrap(&d, RESAMPLES, 17)?, false);
+        push(
+            "shorter samples (less length exploitation)",
+            &base,
+            t1,
+            paired_bootstrap(&d, RESAMPLES, 17)?,
+            false,
+        );
     }
     Ok(lines)
 }
