@@ -98,11 +98,14 @@ fn load_reference(config: &StudyConfig) -> Result<(CausalLm, Tokenizer)> {
     Ok((loaded.model, loaded.tokenizer))
 }
 
+/// One split's prompts and their token ids.
+type SplitPrompts = (Vec<Prompt>, Vec<Vec<u32>>);
+
 /// Every split's prompts with their ids, dropping those over `max_prompt_tokens`.
 fn split_prompts(
     config: &StudyConfig,
     tokenizer: &Tokenizer,
-) -> Result<(Vec<(Vec<Prompt>, Vec<Vec<u32>>)>, usize)> {
+) -> Result<(Vec<SplitPrompts>, usize)> {
     let sentences = read_corpus(&config.corpus)?;
     let want = |s: Split| match s {
         Split::Train => config.train_prompts,
