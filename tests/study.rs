@@ -38,7 +38,10 @@ fn vader_crate_matches_python_on_brown_sentences() {
         "{differ} of {n} differ by more than 0.001, {large} by more than 0.1; largest {max_diff:.4}, mean {mean_diff:.4}; {sign_flips} sign flips"
     );
     assert!(n >= 200, "{n} sentences");
-    assert!(differ * 5 <= n, "{differ} of {n} sentences differ by more than 0.001");
+    assert!(
+        differ * 5 <= n,
+        "{differ} of {n} sentences differ by more than 0.001"
+    );
     assert!(large <= 12, "{large} sentences differ by more than 0.1");
     assert!(mean_diff < 0.02, "mean absolute difference {mean_diff}");
     assert!(sign_flips <= 1, "{sign_flips} sentences get opposite signs");

@@ -4,11 +4,15 @@
 //! it, distinct-2 and a repetition rate. Everything is kept per prompt, so the report's means,
 //! standard errors and paired bootstraps are recomputed from the saved samples.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
+use super::config::StudyConfig;
 use super::pairs::compound;
 use super::progress::Bar;
 use super::sampling::{Sampling, sample_rows};
+use super::store::{load_json, save_json};
 use crate::Result;
 use crate::eval::score_completions;
 use crate::eval::text_quality::{distinct_n, repetition_rate, words};
@@ -118,4 +122,60 @@ pub fn evaluate_at(
         samples,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Where the samples of temperature `t` are saved under an evaluation directory.
+pub fn temperature_file(dir: &Path, t: f64) -> PathBuf {
+    dir.join(format!("T{t}.json"))
+}
+
+/// Evaluates `policy` at every temperature not yet saved under `dir`; returns all temperatures'
+/// samples and the seconds spent now.
+pub fn evaluate_all(
+    config: &StudyConfig,
+    label: &str,
+    policy: Option<&CausalLm>,
+    reference: &CausalLm,
+    tokenizer: &Tokenizer,
+    ids: &[Vec<u32>],
+    dir: &Path,
+) -> Result<Vec<TemperatureSamples>> {
+    let cached: Option<Vec<TemperatureSamples>> = config
+        .temperatures
+        .iter()
+        .map(|&t| load_json(&temperature_file(dir, t)))
+        .collect::<Result<_>>()?;
+    if let Some(all) = cached {
+        return Ok(all);
+    }
+    let total = (ids.len() * config.temperatures.len()) as u64;
+    let mut bar = Bar::new(format!("evaluating {label}"), total, "samples");
+    let mut out = Vec::new();
+    for (i, &t) in config.temperatures.iter().enumerate() {
+        let path = temperature_file(dir, t);
+        let done = (i * ids.len()) as u64;
+        let samples = match load_json::<TemperatureSamples>(&path)? {
+            Some(s) => s,
+            None => {
+                let sampling = Sampling {
+                    temperature: t,
+                    max_new_tokens: config.eval_max_new_tokens,
+                    seed: config.eval_seed,
+                    batch: config.batch_size,
+                };
+                let s = match policy {
+                    Some(p) => {
+                        evaluate_at(p, Some(reference), tokenizer, ids, sampling, &mut bar, done)?
+                    }
+                    None => evaluate_at(reference, None, tokenizer, ids, sampling, &mut bar, done)?,
+                };
+                save_json(&path, &s)?;
+                s
+            }
+        };
+        bar.set(done + ids.len() as u64, done);
+        out.push(samples);
+    }
+    bar.finish();
+    Ok(out)
 }

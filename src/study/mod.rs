@@ -5,6 +5,7 @@
 //! (reward, KL, text quality as the reference sees it), with figures and bootstrap verdicts.
 //! Every phase is cached on disk and skipped on rerun; see docs/study.md.
 
+pub mod arm;
 pub mod config;
 pub mod corpus;
 pub mod evaluate;

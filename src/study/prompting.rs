@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use super::config::{CHAT_INSTRUCTION, PromptFormat};
-use crate::Result;
+use super::config::{CHAT_INSTRUCTION, PromptFormat, StudyConfig};
+use super::corpus::{Prompt, Split, prompts, read_corpus};
 use crate::tokenize::{Message, Tokenizer};
+use crate::{Error, Result};
 
 /// The text the model is prompted with (the chat template applied for [`PromptFormat::Chat`]).
 pub fn prompt_text(tokenizer: &Tokenizer, format: PromptFormat, prefix: &str) -> Result<String> {
@@ -79,4 +80,50 @@ pub fn pair_record(
         score_rejected: rejected.1,
         source_file: source_file.to_string(),
     }
+}
+
+/// One split's prompts and their token ids.
+pub type SplitPrompts = (Vec<Prompt>, Vec<Vec<u32>>);
+
+/// Every split's prompts with their ids, dropping those over `max_prompt_tokens`.
+pub fn split_prompts(
+    config: &StudyConfig,
+    tokenizer: &Tokenizer,
+) -> Result<(Vec<SplitPrompts>, usize)> {
+    let sentences = read_corpus(&config.corpus)?;
+    let want = |s: Split| match s {
+        Split::Train => config.train_prompts,
+        Split::Validation => config.validation_prompts,
+        Split::HeldOut => config.eval_prompts,
+    };
+    // Draw twice as many as needed, so that dropping long prompts still leaves enough.
+    let drawn = prompts(&sentences, config.data_seed, |s| 2 * want(s));
+    let mut long = 0;
+    let mut out = Vec::new();
+    for (split, candidates) in drawn {
+        let (mut kept, mut ids) = (Vec::new(), Vec::new());
+        for p in candidates {
+            if kept.len() == want(split) {
+                break;
+            }
+            let encoded = prompt_ids(tokenizer, config.prompt_format, &p.text)?;
+            if encoded.len() > config.max_prompt_tokens || encoded.is_empty() {
+                long += 1;
+                continue;
+            }
+            kept.push(p);
+            ids.push(encoded);
+        }
+        if kept.len() < want(split) {
+            return Err(Error::Config(format!(
+                "the corpus in {} gave only {} {split:?} prompts of ≤ {} tokens, {} wanted; lower the prompt count or raise --max-prompt-tokens",
+                config.corpus.display(),
+                kept.len(),
+                config.max_prompt_tokens,
+                want(split)
+            )));
+        }
+        out.push((kept, ids));
+    }
+    Ok((out, long))
 }

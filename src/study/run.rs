@@ -2,7 +2,7 @@
 //! prompts → pairs → the reference's evaluation → for each seed and arm, training (checkpointed,
 //! resumed) and evaluation at every temperature → summaries, verdicts, figures, report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -10,15 +10,16 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 
+use super::arm::{ArmContext, arm_dir, run_arm};
 use super::config::StudyConfig;
-use super::corpus::{Prompt, Split, prompts, read_corpus};
-use super::evaluate::{TemperatureSamples, evaluate_at};
+use super::corpus::Prompt;
+use super::evaluate::evaluate_all;
 use super::pairs::{PairStats, build_pairs};
 use super::progress::Bar;
-use super::prompting::prompt_ids;
+use super::prompting::split_prompts;
 use super::sampling::Sampling;
 use super::store::{check_settings, load_json, save_json, save_jsonl};
-use super::train::{ArmPaths, ArmTraining, arm_config, remove_checkpoints, train_run};
+use super::train::ArmTraining;
 use super::verdicts::SampleTable;
 use crate::model::{CausalLm, Trainability, load_model};
 use crate::tokenize::Tokenizer;
@@ -74,17 +75,13 @@ pub struct StudyData {
     pub seconds: f64,
 }
 
-fn interrupted(stop: &AtomicBool) -> Result<()> {
+pub(super) fn interrupted(stop: &AtomicBool) -> Result<()> {
     if stop.load(Ordering::SeqCst) {
         return Err(Error::Training(
             "interrupted; rerun the same command to resume (finished phases are kept)".into(),
         ));
     }
     Ok(())
-}
-
-fn temperature_file(dir: &Path, t: f64) -> PathBuf {
-    dir.join(format!("T{t}.json"))
 }
 
 /// Loads the reference.
@@ -96,103 +93,6 @@ fn load_reference(config: &StudyConfig) -> Result<(CausalLm, Tokenizer)> {
         &Device::Cpu,
     )?;
     Ok((loaded.model, loaded.tokenizer))
-}
-
-/// One split's prompts and their token ids.
-type SplitPrompts = (Vec<Prompt>, Vec<Vec<u32>>);
-
-/// Every split's prompts with their ids, dropping those over `max_prompt_tokens`.
-fn split_prompts(
-    config: &StudyConfig,
-    tokenizer: &Tokenizer,
-) -> Result<(Vec<SplitPrompts>, usize)> {
-    let sentences = read_corpus(&config.corpus)?;
-    let want = |s: Split| match s {
-        Split::Train => config.train_prompts,
-        Split::Validation => config.validation_prompts,
-        Split::HeldOut => config.eval_prompts,
-    };
-    // Draw twice as many as needed, so that dropping long prompts still leaves enough.
-    let drawn = prompts(&sentences, config.data_seed, |s| 2 * want(s));
-    let mut long = 0;
-    let mut out = Vec::new();
-    for (split, candidates) in drawn {
-        let (mut kept, mut ids) = (Vec::new(), Vec::new());
-        for p in candidates {
-            if kept.len() == want(split) {
-                break;
-            }
-            let encoded = prompt_ids(tokenizer, config.prompt_format, &p.text)?;
-            if encoded.len() > config.max_prompt_tokens || encoded.is_empty() {
-                long += 1;
-                continue;
-            }
-            kept.push(p);
-            ids.push(encoded);
-        }
-        if kept.len() < want(split) {
-            return Err(Error::Config(format!(
-                "the corpus in {} gave only {} {split:?} prompts of ≤ {} tokens, {} wanted; lower the prompt count or raise --max-prompt-tokens",
-                config.corpus.display(),
-                kept.len(),
-                config.max_prompt_tokens,
-                want(split)
-            )));
-        }
-        out.push((kept, ids));
-    }
-    Ok((out, long))
-}
-
-/// Evaluates `policy` at every temperature not yet saved under `dir`; returns all temperatures'
-/// samples and the seconds spent now.
-fn evaluate_all(
-    config: &StudyConfig,
-    label: &str,
-    policy: Option<&CausalLm>,
-    reference: &CausalLm,
-    tokenizer: &Tokenizer,
-    ids: &[Vec<u32>],
-    dir: &Path,
-) -> Result<Vec<TemperatureSamples>> {
-    let cached: Option<Vec<TemperatureSamples>> = config
-        .temperatures
-        .iter()
-        .map(|&t| load_json(&temperature_file(dir, t)))
-        .collect::<Result<_>>()?;
-    if let Some(all) = cached {
-        return Ok(all);
-    }
-    let total = (ids.len() * config.temperatures.len()) as u64;
-    let mut bar = Bar::new(format!("evaluating {label}"), total, "samples");
-    let mut out = Vec::new();
-    for (i, &t) in config.temperatures.iter().enumerate() {
-        let path = temperature_file(dir, t);
-        let done = (i * ids.len()) as u64;
-        let samples = match load_json::<TemperatureSamples>(&path)? {
-            Some(s) => s,
-            None => {
-                let sampling = Sampling {
-                    temperature: t,
-                    max_new_tokens: config.eval_max_new_tokens,
-                    seed: config.eval_seed,
-                    batch: config.batch_size,
-                };
-                let s = match policy {
-                    Some(p) => {
-                        evaluate_at(p, Some(reference), tokenizer, ids, sampling, &mut bar, done)?
-                    }
-                    None => evaluate_at(reference, None, tokenizer, ids, sampling, &mut bar, done)?,
-                };
-                save_json(&path, &s)?;
-                s
-            }
-        };
-        bar.set(done + ids.len() as u64, done);
-        out.push(samples);
-    }
-    bar.finish();
-    Ok(out)
 }
 
 /// Runs (or resumes) the study; `log` gets a line per phase.
@@ -340,101 +240,26 @@ pub fn run_study(
     ));
     samples.insert("reference".into(), vec![ref_samples]);
     // Arms.
+    let ctx = ArmContext {
+        config,
+        reference: &reference,
+        tokenizer: &tokenizer,
+        eval_ids: &eval_ids,
+        train_file: &train_file,
+        validation_file: &val_file,
+        stop: &stop,
+    };
     let mut arms = Vec::new();
     let mut metrics_logs = Vec::new();
     for seed in 0..config.seeds as u64 {
         for arm in config.arms() {
             interrupted(&stop)?;
-            let dir = out
-                .join("arms")
-                .join(arm.name.replace('+', "_"))
-                .join(format!("seed{seed}"));
-            let run_dir = dir.join("run");
+            let (done, per_t) = run_arm(&ctx, &arm, seed, &mut log)?;
             if seed == 0 {
-                metrics_logs.push((arm.name.clone(), run_dir.join("metrics.jsonl")));
-            }
-            let done_path = dir.join("done.json");
-            let evals = dir.join("eval");
-            let done = match load_json::<ArmDone>(&done_path)? {
-                Some(d) => {
-                    log(&format!("{} seed {seed}: cached", arm.name));
-                    d
-                }
-                None => {
-                    let paths = ArmPaths {
-                        train: train_file.clone(),
-                        validation: val_file.clone(),
-                        run_dir: run_dir.clone(),
-                    };
-                    let training = match load_json::<ArmTraining>(&dir.join("train.json"))? {
-                        Some(t) if run_dir.join("final").is_dir() => t,
-                        _ => {
-                            let text = arm_config(&arm, config, &paths, seed);
-                            let label = format!("{} seed {seed}", arm.name);
-                            let Some((_, t)) =
-                                train_run(&text, &dir.join("config.toml"), &label, stop.clone())?
-                            else {
-                                return Err(Error::Training(format!(
-                                    "interrupted while training {label}; a checkpoint was written, rerun the same command to resume"
-                                )));
-                            };
-                            save_json(&dir.join("train.json"), &t)?;
-                            log(&format!(
-                                "{label}: trained {} steps in {:.0} s",
-                                t.steps, t.seconds
-                            ));
-                            t
-                        }
-                    };
-                    let policy = load_model(
-                        &run_dir.join("final"),
-                        Trainability::Frozen,
-                        DType::F32,
-                        &Device::Cpu,
-                    )?
-                    .model;
-                    let t0 = Instant::now();
-                    let evaluated = evaluate_all(
-                        config,
-                        &arm.name,
-                        Some(&policy),
-                        &reference,
-                        &tokenizer,
-                        &eval_ids,
-                        &evals,
-                    )?;
-                    let d = ArmDone {
-                        arm: arm.name.clone(),
-                        seed,
-                        training,
-                        eval_seconds: evaluated.iter().map(|s| s.seconds).sum(),
-                    };
-                    log(&format!(
-                        "{} seed {seed}: evaluated in {:.0} s",
-                        arm.name,
-                        t0.elapsed().as_secs_f64()
-                    ));
-                    save_json(&done_path, &d)?;
-                    remove_checkpoints(&run_dir)?;
-                    if !config.keep_models {
-                        let final_dir = run_dir.join("final");
-                        std::fs::remove_dir_all(&final_dir).map_err(|e| {
-                            Error::io(format!("removing {}", final_dir.display()), e)
-                        })?;
-                    }
-                    d
-                }
-            };
-            let mut per_t = Vec::new();
-            for &t in &config.temperatures {
-                let path = temperature_file(&evals, t);
-                per_t.push(load_json::<TemperatureSamples>(&path)?.ok_or_else(|| {
-                    Error::Config(format!(
-                        "{} is missing; delete {} to evaluate that arm again",
-                        path.display(),
-                        done_path.display()
-                    ))
-                })?);
+                metrics_logs.push((
+                    arm.name.clone(),
+                    arm_dir(out, &arm.name, seed).join("run/metrics.jsonl"),
+                ));
             }
             samples.entry(arm.name.clone()).or_default().push(per_t);
             arms.push(done);
