@@ -38,7 +38,7 @@ pub struct SentimentArgs {
     /// How prompts are shown to the model.
     #[arg(long, value_enum)]
     prompt_format: Option<PromptFormat>,
-    /// Training prompts (the default run: 224).
+    /// Training prompts (the default run: 192).
     #[arg(long)]
     train_prompts: Option<usize>,
     /// Validation prompts, whose pairs give training's `eval_*` metrics (the default run: 24).
@@ -68,7 +68,7 @@ pub struct SentimentArgs {
     /// Longest prompt in tokens; longer ones are skipped (default 32).
     #[arg(long)]
     max_prompt_tokens: Option<usize>,
-    /// Most new tokens of pair and evaluation samples.
+    /// Most new tokens of pair and evaluation samples (default 24).
     #[arg(long)]
     max_new_tokens: Option<usize>,
     /// Keep each arm's final model (0.5 GB each) instead of deleting it after its evaluation.
