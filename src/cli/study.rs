@@ -29,7 +29,8 @@ pub struct SentimentArgs {
     /// Output directory; rerunning with the same flags resumes (finished phases are skipped).
     #[arg(long)]
     output: PathBuf,
-    /// A small end-to-end run (a few minutes): one β, fewer prompts, two temperatures.
+    /// A small end-to-end run (about 10 minutes on a busy 2-core CPU): one β, 32 training and
+    /// 16 held-out prompts, two temperatures; too small for its verdicts to say anything.
     #[arg(long)]
     quick: bool,
     /// Train every arm with this many seeds.

@@ -118,7 +118,8 @@ pub struct StudyConfig {
 }
 
 impl StudyConfig {
-    /// The full study (about 2.5 h on a 2-core CPU, see docs/study.md) or `--quick`.
+    /// The full study (projected at about 2.3 h on a busy 2-core CPU, see docs/study.md) or
+    /// `--quick` (about 10 minutes).
     pub fn new(
         output: PathBuf,
         model: PathBuf,
