@@ -6,6 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use ganpo::judge::{Judge, SentimentJudge};
+use ganpo::study::config::StudyConfig;
+use ganpo::study::evaluate::TemperatureSamples;
+use ganpo::study::verdicts::{SampleTable, verdicts};
 
 /// The crate's compound against vaderSentiment 3.3.2's on 250 Brown sentences
 /// (`tools/golden/vader_brown.py`). Measured (docs/study.md): 40 of 250 differ by more than
@@ -139,6 +142,7 @@ fn quick_study_runs_end_to_end_and_resumes() {
         assert!(out.join("figures").join(figure).is_file(), "{figure}");
         assert!(report.contains(&format!("(figures/{figure})")), "{figure}");
     }
+    verdicts_recompute_from_saved_samples(&out, &results);
     // Finished arms keep neither checkpoints nor (without --keep-models) their final model.
     assert!(!out.join("arms/dpo-b0.1/seed0/run/final").exists());
     // A rerun skips the pairs and every arm, and writes the same results.
@@ -151,6 +155,52 @@ fn quick_study_runs_end_to_end_and_resumes() {
     let results_again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["rows"], results_again["rows"]);
+}
+
+/// The verdicts of results.json, recomputed from the per-sample files alone.
+fn verdicts_recompute_from_saved_samples(out: &Path, results: &serde_json::Value) {
+    let temperatures = [1.0, 2.0];
+    let load = |dir: &Path| -> Vec<TemperatureSamples> {
+        temperatures
+            .iter()
+            .map(|t| {
+                let text = std::fs::read_to_string(dir.join(format!("T{t}.json"))).unwrap();
+                serde_json::from_str(&text).unwrap()
+            })
+            .collect()
+    };
+    let arms = StudyConfig::new(out.into(), "m".into(), "c".into(), true, 1).arms();
+    let mut table = SampleTable::new();
+    table.insert("reference".into(), vec![load(&out.join("eval/reference"))]);
+    for arm in &arms {
+        let dir = out
+            .join("arms")
+            .join(arm.name.replace('+', "_"))
+            .join("seed0/eval");
+        table.insert(arm.name.clone(), vec![load(&dir)]);
+    }
+    let lines = verdicts(&table, &arms, &temperatures).unwrap();
+    let saved = results["verdicts"].as_array().unwrap();
+    assert_eq!(lines.len(), saved.len());
+    for (line, saved) in lines.iter().zip(saved) {
+        assert_eq!(saved["arm"], line.arm.as_str());
+        assert_eq!(saved["claim"], line.claim.as_str());
+        for (key, value) in [
+            ("estimate", line.interval.estimate),
+            ("low", line.interval.low),
+            ("high", line.interval.high),
+        ] {
+            assert_eq!(
+                saved["interval"][key].as_f64(),
+                Some(value),
+                "{key} of {saved}"
+            );
+        }
+        assert_eq!(
+            saved["verdict"],
+            serde_json::to_value(line.verdict).unwrap()
+        );
+    }
 }
 
 #[test]

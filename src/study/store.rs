@@ -88,3 +88,20 @@ pub fn check_settings(dir: &Path, config: &StudyConfig) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rerun_under_other_settings_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = StudyConfig::new(dir.path().into(), "m".into(), "c".into(), true, 1);
+        check_settings(dir.path(), &c).unwrap();
+        c.seeds = 3;
+        check_settings(dir.path(), &c).unwrap();
+        c.min_gap = 0.2;
+        let err = check_settings(dir.path(), &c).unwrap_err().to_string();
+        assert!(err.contains("`min_gap` is 0.2 now, 0.4 before"), "{err}");
+    }
+}
