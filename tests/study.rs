@@ -66,7 +66,7 @@ fn tiny_model(dir: &Path) {
     std::fs::write(&config, value.to_string()).unwrap();
 }
 
-fn study(model: &Path, corpus: &Path, out: &Path) -> std::process::Output {
+fn study(model: &Path, corpus: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ganpo"))
         .args(["study", "sentiment", "--quick", "--model"])
         .arg(model)
@@ -90,6 +90,7 @@ fn study(model: &Path, corpus: &Path, out: &Path) -> std::process::Output {
             "--batch-size",
             "8",
         ])
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -101,7 +102,7 @@ fn quick_study_runs_end_to_end_and_resumes() {
     tiny_model(&model);
     let corpus = Path::new("tests/fixtures/study/brown");
     let out = tmp.path().join("study");
-    let run = study(&model, corpus, &out);
+    let run = study(&model, corpus, &out, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -146,7 +147,7 @@ fn quick_study_runs_end_to_end_and_resumes() {
     // Finished arms keep neither checkpoints nor (without --keep-models) their final model.
     assert!(!out.join("arms/dpo-b0.1/seed0/run/final").exists());
     // A rerun skips the pairs and every arm, and writes the same results.
-    let again = study(&model, corpus, &out);
+    let again = study(&model, corpus, &out, &[]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("pairs: cached"), "{stderr}");
@@ -155,6 +156,25 @@ fn quick_study_runs_end_to_end_and_resumes() {
     let results_again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["rows"], results_again["rows"]);
+    // More seeds extend the study: seed 0 is reused, only seed 1's arms are trained.
+    let seeds = study(&model, corpus, &out, &["--seeds", "2"]);
+    let stderr = String::from_utf8_lossy(&seeds.stderr);
+    assert!(seeds.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("seed 0: cached").count(), 5, "{stderr}");
+    assert_eq!(stderr.matches("seed 1: trained").count(), 5, "{stderr}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let dpo = results["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "dpo-b0.1" && r["temperature"] == 1.0)
+        .unwrap();
+    assert_eq!(dpo["reward"]["n"], 8, "two seeds × 4 prompts: {dpo}");
+    // Other settings are refused, naming the setting.
+    let other = study(&model, corpus, &out, &["--epochs", "2"]);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("`epochs` is 2 now, 1 before"));
 }
 
 /// The verdicts of results.json, recomputed from the per-sample files alone.
@@ -210,11 +230,17 @@ fn missing_inputs_name_the_scripts_that_fetch_them() {
         &tmp.path().join("no-model.gguf"),
         Path::new("tests/fixtures/study/brown"),
         &tmp.path().join("a"),
+        &[],
     );
     assert!(String::from_utf8_lossy(&run.stderr).contains("scripts/fetch-smollm2.sh"));
     let model = tmp.path().join("model");
     tiny_model(&model);
-    let run = study(&model, &tmp.path().join("no-corpus"), &tmp.path().join("b"));
+    let run = study(
+        &model,
+        &tmp.path().join("no-corpus"),
+        &tmp.path().join("b"),
+        &[],
+    );
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("scripts/fetch-brown.sh"));
 }
