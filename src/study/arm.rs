@@ -14,7 +14,9 @@ use super::config::{StudyArm, StudyConfig};
 use super::evaluate::{TemperatureSamples, evaluate_all, temperature_file};
 use super::run::ArmDone;
 use super::store::{load_json, save_json};
-use super::train::{ArmPaths, ArmTraining, arm_config, remove_checkpoints, train_run};
+use super::train::{
+    ArmPaths, ArmTraining, TrainOutcome, arm_config, remove_checkpoints, train_run,
+};
 use crate::model::{CausalLm, Trainability, load_model};
 use crate::tokenize::Tokenizer;
 use crate::{Error, Result};
@@ -74,13 +76,24 @@ pub fn run_arm(
                 _ => {
                     let text = arm_config(arm, config, &paths, seed);
                     let label = format!("{} seed {seed}", arm.name);
-                    let Some((_, t)) =
-                        train_run(&text, &dir.join("config.toml"), &label, ctx.stop.clone())?
-                    else {
-                        return Err(Error::Training(format!(
-                            "interrupted while training {label}; a checkpoint was written, rerun the same command to resume"
-                        )));
+                    // Seconds trained by earlier, interrupted invocations.
+                    let partial = dir.join("train_partial.json");
+                    let before = load_json::<f64>(&partial)?.unwrap_or(0.0);
+                    let mut t = match train_run(
+                        &text,
+                        &dir.join("config.toml"),
+                        &label,
+                        ctx.stop.clone(),
+                    )? {
+                        TrainOutcome::Finished(_, t) => t,
+                        TrainOutcome::Interrupted { seconds } => {
+                            save_json(&partial, &(before + seconds))?;
+                            return Err(Error::Training(format!(
+                                "interrupted while training {label}; a checkpoint was written, rerun the same command to resume"
+                            )));
+                        }
                     };
+                    t.seconds += before;
                     save_json(&dir.join("train.json"), &t)?;
                     log(&format!(
                         "{label}: trained {} steps in {:.0} s",

@@ -74,7 +74,8 @@ pub struct ArmTraining {
     pub eval: Metrics,
     /// Optimizer steps.
     pub steps: u64,
-    /// Wall-clock seconds of this process's training (a resumed run: only the part it ran).
+    /// Wall-clock seconds of training, summed over the invocations that trained it (the time of
+    /// one killed outright, without Ctrl-C, is not counted).
     pub seconds: f64,
     /// Step the run resumed from (`None`: trained from the start).
     pub resumed_from: Option<u64>,
@@ -82,15 +83,28 @@ pub struct ArmTraining {
     pub peak_rss_mib: Option<f64>,
 }
 
+/// How [`train_run`] ended.
+#[derive(Debug)]
+pub enum TrainOutcome {
+    /// Trained to the end: the final model's directory and the run's record.
+    Finished(PathBuf, ArmTraining),
+    /// Stopped by Ctrl-C after writing a checkpoint, after this many seconds.
+    Interrupted {
+        /// Wall-clock seconds this invocation trained.
+        seconds: f64,
+    },
+}
+
 /// Trains the run `config_text` describes to completion (resuming from the newest checkpoint in
 /// its output directory, if any), evaluates it on its eval pairs and returns the final model's
-/// directory. `None` when `stop` was raised: a checkpoint was written, rerun to continue.
+/// directory; when `stop` is raised it writes a checkpoint and returns `Interrupted` (rerun to
+/// continue).
 pub fn train_run(
     config_text: &str,
     config_path: &Path,
     label: &str,
     stop: Arc<AtomicBool>,
-) -> Result<Option<(PathBuf, ArmTraining)>> {
+) -> Result<TrainOutcome> {
     if let Some(dir) = config_path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -126,7 +140,11 @@ pub fn train_run(
     })?;
     bar.finish();
     let final_dir = match outcome {
-        RunOutcome::Interrupted { .. } => return Ok(None),
+        RunOutcome::Interrupted { .. } => {
+            return Ok(TrainOutcome::Interrupted {
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
         RunOutcome::Finished { final_model, .. } => final_model,
     };
     let eval = match eval {
@@ -137,7 +155,7 @@ pub fn train_run(
         }
         None => Metrics::new(),
     };
-    Ok(Some((
+    Ok(TrainOutcome::Finished(
         final_dir,
         ArmTraining {
             eval,
@@ -146,7 +164,7 @@ pub fn train_run(
             resumed_from,
             peak_rss_mib: peak_rss_mib(),
         },
-    )))
+    ))
 }
 
 /// Deletes a finished run's checkpoints (its final model and metrics stay).
