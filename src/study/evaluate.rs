@@ -20,6 +20,9 @@ use crate::judge::SentimentJudge;
 use crate::model::CausalLm;
 use crate::tokenize::Tokenizer;
 
+/// Most rows scored in one forward pass.
+const SCORING_BATCH: usize = 16;
+
 /// One held-out prompt's sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -97,7 +100,15 @@ pub fn evaluate_at(
         })
         .collect();
     // A sample with no token and no EOS cannot occur (max_new_tokens ≥ 1), so every row scores.
-    let scores = score_completions(policy, reference, &rows, tokenizer.pad_id(), sampling.batch)?;
+    // Scoring holds [rows, positions, vocabulary] logits of both models and their log-softmax:
+    // at most 16 rows at a time keeps that near 1 GB for SmolLM2's 49k vocabulary.
+    let scores = score_completions(
+        policy,
+        reference,
+        &rows,
+        tokenizer.pad_id(),
+        sampling.batch.min(SCORING_BATCH),
+    )?;
     let samples = gens
         .into_iter()
         .enumerate()
