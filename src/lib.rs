@@ -24,7 +24,6 @@
 //! initialized model.
 #![warn(missing_docs)]
 
-pub mod atomic_file;
 pub mod bench;
 pub mod config;
 pub mod cpu;
@@ -42,6 +41,7 @@ pub mod losses;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod study;
 pub mod sysinfo;
 pub mod tokenize;
 pub mod train;

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use ganpo::atomic_file::write_file_atomically;
 use ganpo::demo::report::{summary_table, write_report};
 use ganpo::demo::run::{DemoConfig, run_demo};
 use ganpo::demo::tune::{TuneGrid, tune, tuning_markdown};
+use ganpo::train::checkpoint_dir::write_file_atomically;
 
 /// Arguments of `ganpo demo`.
 #[derive(Debug, clap::Args)]

@@ -9,6 +9,7 @@ mod inspect;
 mod output;
 mod plot;
 mod render;
+mod study;
 mod train;
 
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum Command {
     /// Time training steps of DPO and DPO + GANPO per phase, with achieved GFLOP/s against a
     /// measured matmul peak and peak memory (default: SmolLM2-135M's shape, random weights).
     Bench(bench::BenchArgs),
+    /// Real-model studies (`ganpo study sentiment`; see docs/study.md).
+    #[command(subcommand)]
+    Study(study::StudyCommand),
 }
 
 impl Cli {
@@ -76,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Study(command) => study::run(command),
     }
 }

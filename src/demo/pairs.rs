@@ -140,5 +140,5 @@ pub fn write_jsonl(records: &[PreferenceRecord], path: &Path) -> Result<()> {
         text.push_str(&line);
         text.push('\n');
     }
-    crate::atomic_file::write_file_atomically(path, text.as_bytes())
+    crate::train::checkpoint_dir::write_file_atomically(path, text.as_bytes())
 }

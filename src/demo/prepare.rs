@@ -117,7 +117,7 @@ pub fn prepare(config: &DemoConfig, progress: &mut impl FnMut(&str)) -> Result<P
             let r = make(config, &sft_dir, &data_dir, progress)?;
             let json =
                 serde_json::to_string_pretty(&r).map_err(|e| Error::Config(e.to_string()))?;
-            crate::atomic_file::write_file_atomically(&record_path, json.as_bytes())?;
+            crate::train::checkpoint_dir::write_file_atomically(&record_path, json.as_bytes())?;
             r
         }
     };

@@ -308,7 +308,7 @@ pub fn write_report(r: &DemoResults, dir: &Path) -> Result<()> {
         }
     }
     let write = |name: &str, text: String| {
-        crate::atomic_file::write_file_atomically(&dir.join(name), text.as_bytes())
+        crate::train::checkpoint_dir::write_file_atomically(&dir.join(name), text.as_bytes())
     };
     write("report.md", md)?;
     write(

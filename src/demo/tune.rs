@@ -297,7 +297,7 @@ fn trial(
         seconds: run.seconds,
     };
     let json = serde_json::to_string_pretty(&t).map_err(|e| Error::Config(e.to_string()))?;
-    crate::atomic_file::write_file_atomically(&saved, json.as_bytes())?;
+    crate::train::checkpoint_dir::write_file_atomically(&saved, json.as_bytes())?;
     let _ = std::fs::remove_dir_all(dir.join("run").join("final"));
     Ok(t)
 }

@@ -123,28 +123,30 @@ pub fn sample_responses(
     Ok(out)
 }
 
-/// Summed completion log-probs under both models and the summed exact token KL, per row.
-struct Scores {
-    policy_logps: Vec<f64>,
-    ref_logps: Vec<f64>,
-    kl_sum: f64,
-    tokens: f64,
+/// Per row: summed completion log-probs under both models, and the exact token KL summed over
+/// the row's completion positions with their count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CompletionScores {
+    /// `log π(completion | prompt)`.
+    pub policy_logps: Vec<f64>,
+    /// `log π_ref(completion | prompt)`.
+    pub ref_logps: Vec<f64>,
+    /// `Σ_t KL(π(·|y<t) ‖ π_ref(·|y<t))` over the completion's positions.
+    pub token_kl: Vec<f64>,
+    /// Completion positions scored.
+    pub tokens: Vec<f64>,
 }
 
-/// Scores `prompt ++ completion` rows under both models, in batches (right-padded).
-fn score_completions(
+/// Scores `prompt ++ completion` rows under both models, in batches (right-padded). When
+/// `reference` is `None` the policy is its own reference: it runs once and every KL is 0.
+pub fn score_completions(
     policy: &CausalLm,
-    reference: &CausalLm,
+    reference: Option<&CausalLm>,
     rows: &[(&[u32], Vec<u32>)],
     pad_id: u32,
     batch_size: usize,
-) -> Result<Scores> {
-    let mut scores = Scores {
-        policy_logps: Vec::with_capacity(rows.len()),
-        ref_logps: Vec::with_capacity(rows.len()),
-        kl_sum: 0.0,
-        tokens: 0.0,
-    };
+) -> Result<CompletionScores> {
+    let mut scores = CompletionScores::default();
     let device = policy.device();
     for chunk in rows.chunks(batch_size.max(1)) {
         let width = chunk
@@ -168,15 +170,27 @@ fn score_completions(
         let attn = Tensor::from_vec(attn, shape, device)?;
         let loss = Tensor::from_vec(loss, shape, device)?;
         let p = policy.forward(&ids, &attn)?.logits.detach();
-        let r = reference.forward(&ids, &attn)?.logits.detach();
         let sp = sequence_logps(&p, &ids, &loss)?;
-        let sr = sequence_logps(&r, &ids, &loss)?;
-        let (kl, counts) = token_kl(&p, &r, &sp.mask)?;
         let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
-        scores.policy_logps.extend(f64s(&sp.logps)?);
-        scores.ref_logps.extend(f64s(&sr.logps)?);
-        scores.kl_sum += f64s(&kl)?.iter().sum::<f64>();
-        scores.tokens += f64s(&counts)?.iter().sum::<f64>();
+        let counts = f64s(&sp.mask.to_dtype(candle_core::DType::F32)?.sum(1)?)?;
+        let policy_logps = f64s(&sp.logps)?;
+        match reference {
+            Some(reference) => {
+                let r = reference.forward(&ids, &attn)?.logits.detach();
+                let sr = sequence_logps(&r, &ids, &loss)?;
+                let (kl, _) = token_kl(&p, &r, &sp.mask)?;
+                scores.ref_logps.extend(f64s(&sr.logps)?);
+                scores.token_kl.extend(f64s(&kl)?);
+            }
+            None => {
+                scores.ref_logps.extend(&policy_logps);
+                scores
+                    .token_kl
+                    .extend(std::iter::repeat_n(0.0, chunk.len()));
+            }
+        }
+        scores.policy_logps.extend(policy_logps);
+        scores.tokens.extend(counts);
     }
     Ok(scores)
 }
@@ -261,12 +275,13 @@ pub fn temperature_row(
         .collect();
     let s = score_completions(
         policy,
-        reference,
+        Some(reference),
         &rows,
         tokenizer.pad_id(),
         settings.batch_size,
     )?;
     let sequence_kl = sequence_kl_estimate(&s.policy_logps, &s.ref_logps)?;
+    let tokens: f64 = s.tokens.iter().sum();
     let ratios: Vec<f64> = s
         .policy_logps
         .iter()
@@ -291,12 +306,12 @@ pub fn temperature_row(
         samples: gens.len(),
         sequence_kl,
         sequence_kl_stderr: ratio_std / (ratios.len().max(2) as f64 - 1.0).sqrt(),
-        token_kl: if s.tokens > 0.0 {
-            s.kl_sum / s.tokens
+        token_kl: if tokens > 0.0 {
+            s.token_kl.iter().sum::<f64>() / tokens
         } else {
             0.0
         },
-        tokens: s.tokens as usize,
+        tokens: tokens as usize,
         length_mean,
         length_std,
         judge,

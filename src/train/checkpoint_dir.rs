@@ -107,6 +107,28 @@ pub fn publish_dir(
     Ok(final_path)
 }
 
+/// Writes the file `path` atomically: `bytes` go to a hidden temporary file beside it, which is
+/// flushed and renamed over `path`, and the directory is flushed; so `path` is at every instant
+/// absent, its old content or the complete new content, whatever crashes when.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!("{TMP}file-{name}-{}", std::process::id()));
+    let written = std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
+    sync_dir(&dir)
+}
+
 /// Deletes a published directory without ever leaving it half-deleted under its real name: it is
 /// renamed to a temporary name (and the rename flushed) before its files are removed.
 fn remove_published(output_dir: &Path, dir: &Path) -> Result<()> {
