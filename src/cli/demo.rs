@@ -15,10 +15,10 @@ pub struct DemoArgs {
     /// build); too small for its verdicts to say anything (the default run takes about 2.5 min).
     #[arg(long)]
     quick: bool,
-    /// Instead of the comparison, choose every arm's knobs by their win rate against SFT on
-    /// validation prompts (DPO's and SimPO's β × lr, then GANPO's λ × discriminator on top of its
-    /// base's choice, 9 settings each; 15–40 min on 2 cores): writes `tuning.md` and
-    /// `tuning.json`; rerun to resume. The defaults are its choice.
+    /// Instead of the comparison, choose every arm's knobs on validation prompts by their win
+    /// rate against SFT at the worse of T = 0 and 0.7 (DPO's and SimPO's β × lr, then GANPO's
+    /// λ × discriminator on top of its base's choice, 9 settings each; 15–40 min on 2 cores):
+    /// writes `tuning.md` and `tuning.json`; rerun to resume. The defaults are its choice.
     #[arg(long)]
     tune: bool,
     /// Repeat the four arms over this many seeds and report mean ± std.

@@ -90,27 +90,22 @@ pub struct ArmKnobs {
 /// DPO's tuned knobs.
 pub const TUNED_DPO: LossKnobs = LossKnobs {
     beta: 0.05,
-    learning_rate: 1e-4,
+    learning_rate: 3e-5,
 };
 /// SimPO's tuned knobs.
 pub const TUNED_SIMPO: LossKnobs = LossKnobs {
-    beta: 2.0,
-    learning_rate: 1e-4,
+    beta: 1.0,
+    learning_rate: 3e-5,
 };
-/// GANPO's tuned knobs on DPO.
+/// GANPO's tuned knobs on DPO (its discriminator lr is the authors' ratio, policy lr / 2).
 pub const TUNED_DPO_GANPO: GanpoKnobs = GanpoKnobs {
     lambda: 0.3,
     disc_width: 64,
     disc_depth: 1,
-    disc_learning_rate: 3e-4,
+    disc_learning_rate: 1.5e-5,
 };
-/// GANPO's tuned knobs on SimPO.
-pub const TUNED_SIMPO_GANPO: GanpoKnobs = GanpoKnobs {
-    lambda: 0.3,
-    disc_width: 64,
-    disc_depth: 1,
-    disc_learning_rate: 5e-5,
-};
+/// GANPO's tuned knobs on SimPO (the same choice as on DPO).
+pub const TUNED_SIMPO_GANPO: GanpoKnobs = TUNED_DPO_GANPO;
 
 impl DemoConfig {
     /// The arms' knobs in words, for the report: "DPO (β 0.1, lr 3e-5), DPO + GANPO (λ 1, …)".
