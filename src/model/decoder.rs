@@ -8,10 +8,10 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::attention::{Attention, AttentionMasks};
 use super::config::{Architecture, AttentionKind, ModelConfig};
 use super::layers::{Linear, Mlp, RmsNorm};
-use super::recompute::{RecomputedGrads, checkpointed_layer, detach_all};
+use super::recompute::checkpointed_layer;
 use super::rotary::Rotary;
 use super::weights::{LoadedParams, Weights};
-use crate::kernels::{self, ParamGrads};
+use crate::kernels::{self, ParamGrads, RecomputedGrads, detach_all};
 use crate::{Error, Result};
 
 /// What a forward pass returns.
