@@ -7,7 +7,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Shape, Ten
 use rayon::prelude::*;
 
 use super::lm_head::row_logsumexp;
-use super::storage::{contiguous_f32, contiguous_u32};
+use super::op_io::f32_inputs;
+use super::storage::contiguous_u32;
 use crate::Result;
 
 /// `log softmax(logits)[label]` for every position: `[batch, seq, vocab]` × `[batch, seq]` → `[batch, seq]`, f32.
@@ -49,7 +50,7 @@ impl CustomOp2 for LabelLogprob {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let logits = contiguous_f32(s1, l1, "logits")?;
+        let [logits] = f32_inputs(self.name(), [(s1, l1, "logits")])?;
         let labels = contiguous_u32(s2, l2, "labels")?;
         let dims = l1.shape().dims();
         let vocab = *dims.last().unwrap_or(&0);
@@ -101,9 +102,8 @@ impl CustomOp3 for LabelLogprobGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let logits = contiguous_f32(s1, l1, "logits")?;
+        let [logits, grad] = f32_inputs(self.name(), [(s1, l1, "logits"), (s3, l3, "gradient")])?;
         let labels = contiguous_u32(s2, l2, "labels")?;
-        let grad = contiguous_f32(s3, l3, "grad")?;
         let vocab = *l1.shape().dims().last().unwrap_or(&0);
         let mut out = vec![0f32; logits.len()];
         out.par_chunks_mut(vocab)

@@ -16,9 +16,10 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use super::Activation;
 use super::gemm::{MatRef, matmul, matmul_new};
 use super::glu::{glu_grads_into, glu_values};
+use super::op_io::f32_inputs;
 use super::param_grads::ParamGrads;
 use super::rms_norm::{effective_weight, normalize, normalize_backward};
-use super::storage::{contiguous_f32, with_f32, with_f32_all};
+use super::storage::{with_f32, with_f32_all};
 use super::{buffer, fused, gated_down, linear, rms_norm};
 use crate::{Error, Result};
 
@@ -137,7 +138,7 @@ impl CustomOp1 for MlpOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "mlp block input")?;
+        let [x] = f32_inputs(self.name(), [(s, l, "input")])?;
         let [rows, d, hidden] = self.dims;
         if x.len() != rows * d {
             candle_core::bail!("mlp block: {} input values for [{rows}, {d}]", x.len())

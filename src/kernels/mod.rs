@@ -35,6 +35,7 @@ mod linear;
 mod lm_head;
 mod masked_scale;
 mod mlp_block;
+mod op_io;
 mod param_grads;
 mod project_heads;
 mod recompute;
