@@ -5,7 +5,8 @@ mod common;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 use common::assert_close;
-use ganpo::logps::{label_logprobs, sequence_logps};
+use ganpo::kernels::label_logprobs;
+use ganpo::logps::sequence_logps;
 
 fn random_logits(b: usize, t: usize, v: usize, seed: u64) -> Tensor {
     // A simple LCG keeps the test independent of RNG crate versions.

@@ -3,7 +3,7 @@
 //! (which was ~1e-4 per token on SmolLM2, found while checking the GGUF loader; docs/smollm2.md).
 
 use candle_core::{Device, Tensor};
-use ganpo::logps::label_logprobs;
+use ganpo::kernels::label_logprobs;
 
 /// Deterministic logits spread like a trained LM's (a few large, most small), no RNG crate needed.
 fn logits(rows: usize, vocab: usize) -> Vec<f32> {

@@ -11,7 +11,8 @@ use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 use rayon::prelude::*;
 
 use super::fused;
-use super::storage::{contiguous_f32, contiguous_f32_mut};
+use super::op_io::{equal_f32_inputs, f32_inputs};
+use super::storage::contiguous_f32_mut;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 15;
@@ -91,7 +92,7 @@ impl InplaceOp2 for Moment {
         l2: &Layout,
     ) -> candle_core::Result<()> {
         let x = contiguous_f32_mut(s1, l1, "moment")?;
-        let g = contiguous_f32(s2, l2, "gradient")?;
+        let [g] = f32_inputs(self.name(), [(s2, l2, "gradient")])?;
         if x.len() != g.len() {
             candle_core::bail!(
                 "adamw: moment {:?} vs gradient {:?}",
@@ -130,9 +131,11 @@ impl InplaceOp3 for Update {
         l3: &Layout,
     ) -> candle_core::Result<()> {
         let p = contiguous_f32_mut(s1, l1, "parameter")?;
-        let m = contiguous_f32(s2, l2, "first moment")?;
-        let v = contiguous_f32(s3, l3, "second moment")?;
-        if m.len() != p.len() || v.len() != p.len() {
+        let [m, v] = equal_f32_inputs(
+            self.name(),
+            [(s2, l2, "first moment"), (s3, l3, "second moment")],
+        )?;
+        if m.len() != p.len() {
             candle_core::bail!("adamw: parameter {:?} vs moments", l1.shape());
         }
         let s = self.0;

@@ -18,10 +18,11 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use super::attention::{SavedAttention, SelfAttention};
 use super::gemm::{MatRef, matmul, matmul_new};
 use super::linear::{biased_product, column_sums};
+use super::op_io::f32_inputs;
 use super::param_grads::ParamGrads;
 use super::rms_norm::{effective_weight, normalize, normalize_backward};
 use super::rope::rotate_rows;
-use super::storage::{contiguous_f32, with_f32, with_f32_all};
+use super::storage::{with_f32, with_f32_all};
 use super::{RopeTables, attention, buffer, fused, linear_residual, project_heads, rms_norm};
 use crate::{Error, Result};
 
@@ -251,7 +252,7 @@ impl CustomOp1 for AttentionOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "attention block input")?;
+        let [x] = f32_inputs(self.name(), [(s, l, "input")])?;
         let Dims { b, t, d, .. } = self.dims;
         let (rows, row) = (b * t, self.dims.qkv_row());
         let q_dim = self.dims.heads * self.dims.head_dim;

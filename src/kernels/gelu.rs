@@ -8,7 +8,8 @@ use rayon::prelude::*;
 use super::Activation;
 use super::glu::act_and_slope;
 use super::masked_scale::masked_scale_composed;
-use super::storage::{contiguous_f32, with_f32};
+use super::op_io::{equal_f32_inputs, f32_inputs};
+use super::storage::with_f32;
 use super::{buffer, fused, simd};
 use crate::Result;
 
@@ -104,7 +105,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "gelu input")?;
+        let [x] = f32_inputs(self.name(), [(s, l, "input")])?;
         let out = with_mask(&self.dropout, |dropout| Ok(forward_slice(x, dropout)))?;
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -135,11 +136,7 @@ impl CustomOp2 for GeluGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "gelu input")?;
-        let g = contiguous_f32(s2, l2, "gelu gradient")?;
-        if g.len() != x.len() {
-            candle_core::bail!("gelu gradient: shapes {:?} vs {:?}", l1.shape(), l2.shape());
-        }
+        let [x, g] = equal_f32_inputs(self.name(), [(s1, l1, "input"), (s2, l2, "gradient")])?;
         let mut out = buffer::uninit(x.len());
         with_mask(&self.dropout, |dropout| {
             let chunks = out

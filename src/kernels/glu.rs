@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::Activation;
-use super::storage::contiguous_f32;
+use super::op_io::{equal_f32_inputs, packed, unpack};
 use super::{buffer, fused, rows_per_task, simd, verf, vexp};
 use crate::Result;
 
@@ -94,11 +94,7 @@ impl CustomOp2 for Glu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let gate = contiguous_f32(s1, l1, "gate")?;
-        let up = contiguous_f32(s2, l2, "up")?;
-        if gate.len() != up.len() {
-            candle_core::bail!("glu: gate {:?} vs up {:?}", l1.shape(), l2.shape());
-        }
+        let [gate, up] = equal_f32_inputs(self.name(), [(s1, l1, "gate"), (s2, l2, "up")])?;
         Ok((
             CpuStorage::F32(glu_values(gate, up, self.act)),
             l1.shape().clone(),
@@ -112,10 +108,9 @@ impl CustomOp2 for Glu {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = gate.elem_count();
-        let packed = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &GluGrad { act: self.act })?;
-        let dgate = packed.narrow(0, 0, n)?.reshape(gate.shape())?;
-        let dup = packed.narrow(0, n, n)?.reshape(up.shape())?;
+        let op = GluGrad { act: self.act };
+        let grads = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &op)?;
+        let [dgate, dup] = unpack(op.name(), &grads, [gate.shape(), up.shape()])?;
         Ok((Some(dgate), Some(dup)))
     }
 }
@@ -139,23 +134,16 @@ impl CustomOp3 for GluGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let gate = contiguous_f32(s1, l1, "gate")?;
-        let up = contiguous_f32(s2, l2, "up")?;
-        let grad = contiguous_f32(s3, l3, "glu gradient")?;
+        let [gate, up, grad] = equal_f32_inputs(
+            self.name(),
+            [(s1, l1, "gate"), (s2, l2, "up"), (s3, l3, "gradient")],
+        )?;
         let n = gate.len();
-        if up.len() != n || grad.len() != n {
-            candle_core::bail!(
-                "glu gradient: shapes {:?} {:?} {:?}",
-                l1.shape(),
-                l2.shape(),
-                l3.shape()
-            );
-        }
         let mut out = buffer::uninit(2 * n);
         glu_grads_into(gate, up, grad, self.act, &mut out);
         // SAFETY: `glu_grads_into` writes all `2 n` slots.
         let out = unsafe { buffer::assume_init(out) };
-        Ok((CpuStorage::F32(out), Shape::from(2 * n)))
+        Ok(packed(out))
     }
 }
 

@@ -14,7 +14,8 @@ use super::Activation;
 use super::buffer;
 use super::gemm::{MatRef, matmul_new};
 use super::glu::{glu_grads_into, glu_values};
-use super::storage::{contiguous_f32, with_f32};
+use super::op_io::{f32_inputs, packed, unpack};
+use super::storage::with_f32;
 use super::{fused, gated_activation, linear};
 use crate::{Error, Result};
 
@@ -75,9 +76,14 @@ fn operands<'a>(
     (s3, l3): (&'a CpuStorage, &Layout),
     what: &str,
 ) -> candle_core::Result<Operands<'a>> {
-    let gate = contiguous_f32(s1, l1, "gate")?;
-    let up = contiguous_f32(s2, l2, "up")?;
-    let w = contiguous_f32(s3, l3, "down-projection weight")?;
+    let [gate, up, w] = f32_inputs(
+        what,
+        [
+            (s1, l1, "gate"),
+            (s2, l2, "up"),
+            (s3, l3, "down-projection weight"),
+        ],
+    )?;
     let (out, hidden) = l3.shape().dims2()?;
     if up.len() != gate.len() || hidden == 0 || !gate.len().is_multiple_of(hidden) {
         candle_core::bail!(
@@ -139,21 +145,15 @@ impl CustomOp3 for GatedDown {
             grad: grad.contiguous()?,
             weight_grad: weight.track_op(),
         };
-        let packed = gate.apply_op3_no_bwd(up, weight, &op)?;
-        let n = gate.elem_count();
-        let dw = op
-            .weight_grad
-            .then(|| {
-                packed
-                    .narrow(0, 2 * n, weight.elem_count())?
-                    .reshape(weight.shape())
-            })
-            .transpose()?;
-        Ok((
-            Some(packed.narrow(0, 0, n)?.reshape(gate.shape())?),
-            Some(packed.narrow(0, n, n)?.reshape(up.shape())?),
-            dw,
-        ))
+        let grads = gate.apply_op3_no_bwd(up, weight, &op)?;
+        if op.weight_grad {
+            let shapes = [gate.shape(), up.shape(), weight.shape()];
+            let [dgate, dup, dw] = unpack(op.name(), &grads, shapes)?;
+            Ok((Some(dgate), Some(dup), Some(dw)))
+        } else {
+            let [dgate, dup] = unpack(op.name(), &grads, [gate.shape(), up.shape()])?;
+            Ok((Some(dgate), Some(dup), None))
+        }
     }
 }
 
@@ -204,22 +204,20 @@ impl CustomOp3 for GatedDownGrad {
             // ∂L/∂h = g W, then through the activation into gate and up.
             let dh = matmul_new(gm, MatRef::row_major(w, out, hidden))?;
             let dw_len = if self.weight_grad { out * hidden } else { 0 };
-            let mut packed = buffer::uninit(2 * n + dw_len);
-            glu_grads_into(gate, up, &dh, self.act, &mut packed);
+            let mut grads = buffer::uninit(2 * n + dw_len);
+            glu_grads_into(gate, up, &dh, self.act, &mut grads);
             drop(dh);
             if self.weight_grad {
                 // ∂L/∂W = gᵀ h, with h recomputed.
                 let h = glu_values(gate, up, self.act);
                 let dw = matmul_new(gm.t(), MatRef::row_major(&h, rows, hidden))?;
-                for (slot, &v) in packed[2 * n..].iter_mut().zip(&dw) {
+                for (slot, &v) in grads[2 * n..].iter_mut().zip(&dw) {
                     slot.write(v);
                 }
             }
             // SAFETY: `glu_grads_into` wrote the first `2 n` slots and the loop the `dw_len`
             // after them.
-            let packed = unsafe { buffer::assume_init(packed) };
-            let len = packed.len();
-            Ok((CpuStorage::F32(packed), Shape::from(len)))
+            Ok(packed(unsafe { buffer::assume_init(grads) }))
         })
     }
 }

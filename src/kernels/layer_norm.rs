@@ -7,7 +7,8 @@
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::storage::{contiguous_f32, rows_of};
+use super::op_io::{f32_inputs, packed, unpack};
+use super::storage::rows_of;
 use super::vexp::LANES;
 use super::{buffer, fused, rows_per_task, simd};
 use crate::Result;
@@ -182,9 +183,10 @@ impl CustomOp3 for LayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "layer-norm input")?;
-        let w = contiguous_f32(s2, l2, "layer-norm weight")?;
-        let b = contiguous_f32(s3, l3, "layer-norm bias")?;
+        let [x, w, b] = f32_inputs(
+            self.name(),
+            [(s1, l1, "input"), (s2, l2, "weight"), (s3, l3, "bias")],
+        )?;
         rows_of(l1, w.len(), "layer-norm")?;
         let out = forward_rows(x, w, b, self.eps as f32);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -198,13 +200,9 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let n = x.elem_count();
-        let dim = w.elem_count();
         let op = LayerNormGrad { eps: self.eps };
-        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
-        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = packed.narrow(0, n, dim)?.reshape(w.shape())?;
-        let db = packed.narrow(0, n + dim, dim)?.reshape(b.shape())?;
+        let grads = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
+        let [dx, dw, db] = unpack(op.name(), &grads, [x.shape(), w.shape(), b.shape()])?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
@@ -228,9 +226,10 @@ impl CustomOp3 for LayerNormGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "layer-norm input")?;
-        let w = contiguous_f32(s2, l2, "layer-norm weight")?;
-        let g = contiguous_f32(s3, l3, "layer-norm gradient")?;
+        let [x, w, g] = f32_inputs(
+            self.name(),
+            [(s1, l1, "input"), (s2, l2, "weight"), (s3, l3, "gradient")],
+        )?;
         let dim = w.len();
         rows_of(l1, dim, "layer-norm")?;
         if g.len() != x.len() {
@@ -243,6 +242,6 @@ impl CustomOp3 for LayerNormGrad {
         let mut out = vec![0f32; x.len() + 2 * dim];
         let (dx, dwb) = out.split_at_mut(x.len());
         dwb.copy_from_slice(&backward_rows(x, w, g, self.eps as f32, dx, false));
-        Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * dim)))
+        Ok(packed(out))
     }
 }

@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Te
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul, matmul_new};
-use super::storage::contiguous_f32;
+use super::op_io::f32_inputs;
 use super::{buffer, fused, rows_per_task};
 use crate::{Error, Result};
 
@@ -110,7 +110,7 @@ struct Product {
 /// A contiguous tensor's data as a row-major matrix of rows × (its last dimension), transposed when
 /// `t`.
 fn matrix<'a>(s: &'a CpuStorage, l: &Layout, t: bool) -> candle_core::Result<MatRef<'a>> {
-    let data = contiguous_f32(s, l, "linear operand")?;
+    let [data] = f32_inputs("linear", [(s, l, "operand")])?;
     let cols = *l.shape().dims().last().unwrap_or(&1);
     let m = MatRef::row_major(data, data.len() / cols.max(1), cols);
     Ok(if t { m.t() } else { m })
@@ -262,7 +262,7 @@ impl CustomOp3 for SumProduct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let addend = contiguous_f32(s3, l3, "linear bias or residual")?;
+        let [addend] = f32_inputs(self.name(), [(s3, l3, "bias or residual")])?;
         let start = match self.1 {
             Addend::Bias => Start::Bias(addend),
             Addend::Residual => Start::Residual(addend),

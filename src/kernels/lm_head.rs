@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
-use super::storage::contiguous_f32;
+use super::op_io::{f32_inputs, packed, unpack};
 use super::{fused, simd, vexp};
 use crate::Result;
 
@@ -64,10 +64,13 @@ pub fn lm_head_logps(
         active: Arc::new((0..rows).filter(|&r| active[r]).collect()),
         softcap: softcap.map(|c| c as f32),
     };
-    let packed = hidden.contiguous()?.apply_op2(&weight.contiguous()?, op)?;
+    let name = op.name();
+    let both = hidden.contiguous()?.apply_op2(&weight.contiguous()?, op)?;
+    let per_row = Shape::from(rows);
+    let [logps, mean_logits] = unpack(name, &both, [&per_row, &per_row])?;
     Ok(HeadLogps {
-        logps: packed.narrow(0, 0, rows)?,
-        mean_logits: packed.narrow(0, rows, rows)?.detach(),
+        logps,
+        mean_logits: mean_logits.detach(),
     })
 }
 
@@ -164,8 +167,10 @@ impl CustomOp2 for LmHeadLogps {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let h = contiguous_f32(s1, l1, "hidden states")?;
-        let w = contiguous_f32(s2, l2, "LM head weight")?;
+        let [h, w] = f32_inputs(
+            self.name(),
+            [(s1, l1, "hidden states"), (s2, l2, "LM head weight")],
+        )?;
         let (rows, d) = l1.shape().dims2()?;
         let (vocab, _) = l2.shape().dims2()?;
         let mut out = vec![0f32; 2 * rows];
@@ -189,7 +194,7 @@ impl CustomOp2 for LmHeadLogps {
                 out[rows + r] = mean;
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from(2 * rows)))
+        Ok(packed(out))
     }
 
     fn bwd(
@@ -206,12 +211,8 @@ impl CustomOp2 for LmHeadLogps {
             active: self.active.clone(),
             softcap: self.softcap,
         };
-        let packed = hidden.apply_op3_no_bwd(weight, &g.to_dtype(DType::F32)?, &op)?;
-        let n = hidden.elem_count();
-        let dh = packed.narrow(0, 0, n)?.reshape(hidden.shape())?;
-        let dw = packed
-            .narrow(0, n, weight.elem_count())?
-            .reshape(weight.shape())?;
+        let grads = hidden.apply_op3_no_bwd(weight, &g.to_dtype(DType::F32)?, &op)?;
+        let [dh, dw] = unpack(op.name(), &grads, [hidden.shape(), weight.shape()])?;
         Ok((Some(dh), Some(dw)))
     }
 }
@@ -237,9 +238,14 @@ impl CustomOp3 for LmHeadLogpsGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let h = contiguous_f32(s1, l1, "hidden states")?;
-        let w = contiguous_f32(s2, l2, "LM head weight")?;
-        let g = contiguous_f32(s3, l3, "log-prob gradient")?;
+        let [h, w, g] = f32_inputs(
+            self.name(),
+            [
+                (s1, l1, "hidden states"),
+                (s2, l2, "LM head weight"),
+                (s3, l3, "log-prob gradient"),
+            ],
+        )?;
         let (rows, d) = l1.shape().dims2()?;
         let (vocab, _) = l2.shape().dims2()?;
         let mut out = vec![0f32; rows * d + vocab * d];
@@ -301,6 +307,6 @@ impl CustomOp3 for LmHeadLogpsGrad {
                 true,
             )?;
         }
-        Ok((CpuStorage::F32(out), Shape::from(rows * d + vocab * d)))
+        Ok(packed(out))
     }
 }

@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::storage::contiguous_f32;
+use super::op_io::equal_f32_inputs;
 use super::{buffer, fused};
 use crate::Result;
 
@@ -60,11 +60,7 @@ impl CustomOp2 for MaskedScale {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "masked-scale input")?;
-        let m = contiguous_f32(s2, l2, "masked-scale mask")?;
-        if x.len() != m.len() {
-            candle_core::bail!("masked-scale: {:?} vs mask {:?}", l1.shape(), l2.shape());
-        }
+        let [x, m] = equal_f32_inputs(self.name(), [(s1, l1, "input"), (s2, l2, "mask")])?;
         let out = apply(x, m, self.scale as f32);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -135,17 +131,10 @@ impl CustomOp3 for ResidualMaskedScale {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let r = contiguous_f32(s1, l1, "residual")?;
-        let x = contiguous_f32(s2, l2, "masked-scale input")?;
-        let m = contiguous_f32(s3, l3, "masked-scale mask")?;
-        if x.len() != m.len() || r.len() != x.len() {
-            candle_core::bail!(
-                "residual masked-scale: {:?} + {:?} with mask {:?}",
-                l1.shape(),
-                l2.shape(),
-                l3.shape()
-            );
-        }
+        let [r, x, m] = equal_f32_inputs(
+            self.name(),
+            [(s1, l1, "residual"), (s2, l2, "input"), (s3, l3, "mask")],
+        )?;
         let s = self.scale as f32;
         let mut out = buffer::uninit(x.len());
         out.par_chunks_mut(CHUNK)

@@ -1,5 +1,6 @@
 //! The MLP half of a pre-norm decoder layer as one op with a hand-written backward:
-//! `y = x + (act(n W_gateᵀ) ⊙ n W_upᵀ) W_downᵀ` with `n = RMSNorm(x)`.
+//! `y = x + (act(n W_gateᵀ) ⊙ n W_upᵀ) W_downᵀ` with `n = RMSNorm(x)`, or with Gemma-2's
+//! post-norm `y = x + RMSNorm_post(m)` of the MLP output `m`.
 //!
 //! Built from the per-op kernels (RMSNorm, two linear layers, the gated down projection, the
 //! residual add), the block is five graph nodes, and candle's backward gives each of their inputs
@@ -12,13 +13,15 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 use super::Activation;
 use super::gemm::{MatRef, matmul, matmul_new};
 use super::glu::{glu_grads_into, glu_values};
+use super::op_io::f32_inputs;
 use super::param_grads::ParamGrads;
 use super::rms_norm::{effective_weight, normalize, normalize_backward};
-use super::storage::{contiguous_f32, with_f32, with_f32_all};
+use super::storage::{with_f32, with_f32_all};
 use super::{buffer, fused, gated_down, linear, rms_norm};
 use crate::{Error, Result};
 
@@ -39,11 +42,17 @@ pub struct MlpBlock<'a> {
     pub add_one: bool,
     /// The gate's activation.
     pub act: Activation,
+    /// Gemma-2's `post_feedforward_layernorm` `[d]` weight (same ε and scaling as `norm`): the
+    /// MLP output is normalized before the residual add.
+    pub post_norm: Option<&'a Tensor>,
 }
 
 impl MlpBlock<'_> {
-    fn weights(&self) -> [&Tensor; 4] {
-        [self.norm, self.gate, self.up, self.down]
+    /// Norm, gate, up, down, then the post-norm when present.
+    fn weights(&self) -> Vec<&Tensor> {
+        let mut all = vec![self.norm, self.gate, self.up, self.down];
+        all.extend(self.post_norm);
+        all
     }
 }
 
@@ -58,7 +67,8 @@ pub fn mlp_block(x: &Tensor, block: &MlpBlock<'_>, grads: Option<&ParamGrads>) -
         && x.dims().last() == Some(&d)
         && block.norm.dims() == [d]
         && block.up.dims() == [hidden, d]
-        && block.down.dims() == [d, hidden];
+        && block.down.dims() == [d, hidden]
+        && block.post_norm.is_none_or(|p| p.dims() == [d]);
     if !fits {
         return Err(Error::Training(format!(
             "mlp block: input {:?}, norm {:?}, gate {:?}, up {:?}, down {:?}",
@@ -70,10 +80,10 @@ pub fn mlp_block(x: &Tensor, block: &MlpBlock<'_>, grads: Option<&ParamGrads>) -
         )));
     }
     let weights = block.weights();
-    let trained = weights.map(Tensor::is_variable);
+    let trained: Vec<bool> = weights.iter().map(|w| w.is_variable()).collect();
     let any_trained = trained.iter().any(|&t| t);
     let mut all = vec![x];
-    all.extend(weights);
+    all.extend(&weights);
     if !fused(&all) || (any_trained && grads.is_none()) {
         return mlp_block_composed(x, block);
     }
@@ -107,13 +117,18 @@ pub fn mlp_block_composed(x: &Tensor, block: &MlpBlock<'_>) -> Result<Tensor> {
     let n = rms_norm(x, block.norm, block.eps, block.add_one)?;
     let gate = linear(&n, block.gate, None)?;
     let up = linear(&n, block.up, None)?;
-    Ok((x + gated_down(&gate, &up, block.down, block.act)?)?)
+    let m = gated_down(&gate, &up, block.down, block.act)?;
+    match block.post_norm {
+        None => Ok((x + m)?),
+        Some(post) => Ok((x + rms_norm(&m, post, block.eps, block.add_one)?)?),
+    }
 }
 
-/// The op: weights (norm, gate, up, down), which of them are trained, and the forward's record.
+/// The op: weights (norm, gate, up, down, post-norm), which of them are trained, and the
+/// forward's record.
 struct MlpOp {
     weights: Vec<Tensor>,
-    trained: [bool; 4],
+    trained: Vec<bool>,
     /// `[rows, d, hidden]`.
     dims: [usize; 3],
     eps: f32,
@@ -125,10 +140,11 @@ struct MlpOp {
     tape: Mutex<Option<Arc<Tape>>>,
 }
 
-/// The gate and up projections of the forward.
+/// The gate and up projections of the forward, and the MLP output under a post-norm.
 struct Tape {
     gate: Vec<f32>,
     up: Vec<f32>,
+    m: Option<Vec<f32>>,
 }
 
 impl CustomOp1 for MlpOp {
@@ -137,7 +153,7 @@ impl CustomOp1 for MlpOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "mlp block input")?;
+        let [x] = f32_inputs(self.name(), [(s, l, "input")])?;
         let [rows, d, hidden] = self.dims;
         if x.len() != rows * d {
             candle_core::bail!("mlp block: {} input values for [{rows}, {d}]", x.len())
@@ -149,10 +165,22 @@ impl CustomOp1 for MlpOp {
             let up = matmul_new(nm, MatRef::row_major(w[2], hidden, d).t())?;
             drop(n);
             let h = glu_values(&gate, &up, self.act);
-            let mut out = buffer::copy_par(x);
             let hm = MatRef::row_major(&h, rows, hidden);
-            matmul(&mut out, hm, MatRef::row_major(w[3], d, hidden).t(), true)?;
-            Ok((out, Tape { gate, up }))
+            let wd = MatRef::row_major(w[3], d, hidden).t();
+            let (out, m) = match w.get(4) {
+                None => {
+                    let mut out = buffer::copy_par(x);
+                    matmul(&mut out, hm, wd, true)?;
+                    (out, None)
+                }
+                Some(post) => {
+                    let m = matmul_new(hm, wd)?;
+                    let mut out = normalize(&m, &effective_weight(post, self.add_one), self.eps);
+                    add_into(&mut out, x);
+                    (out, Some(m))
+                }
+            };
+            Ok((out, Tape { gate, up, m }))
         })?;
         if self.save {
             *self.tape.lock().map_err(|_| poisoned())? = Some(Arc::new(tape));
@@ -179,8 +207,15 @@ impl CustomOp1 for MlpOp {
     }
 }
 
-/// `∂L/∂x` and the trained weights' gradients (norm, gate, up, down).
-type Grads = (Vec<f32>, [Option<Vec<f32>>; 4]);
+/// `∂L/∂x` and the trained weights' gradients (norm, gate, up, down, post-norm).
+type Grads = (Vec<f32>, Vec<Option<Vec<f32>>>);
+
+/// `out += x`, element by element over rayon (the residual add after a post-norm).
+fn add_into(out: &mut [f32], x: &[f32]) {
+    out.par_chunks_mut(1 << 14)
+        .zip(x.par_chunks(1 << 14))
+        .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o += x));
+}
 
 impl MlpOp {
     fn backward(
@@ -195,7 +230,17 @@ impl MlpOp {
             candle_core::bail!("mlp block: backward buffers do not fit [{rows}, {d}, {hidden}]")
         }
         let n_len = rows * hidden;
-        let gm = MatRef::row_major(g, rows, d);
+        // Under a post-norm, the MLP output's gradient goes through the norm's backward first.
+        let (dm, d_post) = match (&tape.m, w.get(4)) {
+            (Some(m), Some(post)) => {
+                let mut dm = vec![0f32; rows * d];
+                let post = effective_weight(post, self.add_one);
+                let d_post = normalize_backward(m, &post, g, self.eps, &mut dm);
+                (Some(dm), self.trained[4].then_some(d_post))
+            }
+            _ => (None, None),
+        };
+        let gm = MatRef::row_major(dm.as_deref().unwrap_or(g), rows, d);
         let wd = MatRef::row_major(w[3], d, hidden);
         // ∂L/∂W_down = gᵀ h, with h recomputed.
         let d_down = match self.trained[3] {
@@ -234,10 +279,11 @@ impl MlpOp {
         // ∂L/∂x = g (the residual) + the norm's backward of ∂L/∂n.
         let mut dx = buffer::copy_par(g);
         let d_norm = normalize_backward(x, &norm_w, &dn, self.eps, &mut dx);
-        Ok((
-            dx,
-            [self.trained[0].then_some(d_norm), d_gate, d_up, d_down],
-        ))
+        let mut grads = vec![self.trained[0].then_some(d_norm), d_gate, d_up, d_down];
+        if w.len() > 4 {
+            grads.push(d_post);
+        }
+        Ok((dx, grads))
     }
 }
 

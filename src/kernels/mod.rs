@@ -1,10 +1,11 @@
 //! Fused CPU kernels with their own backward pass for the hot paths of a training step: linear
 //! layers as one product, RMSNorm, rotary embeddings, grouped-query attention (and its masked
 //! softmax alone, for soft-capped scores), the gated MLP activation (alone, or with the down
-//! projection so the activation is recomputed in backward), and the LM head fused with the
-//! label log-prob (chunked, so full logits are never kept); for the GANPO discriminators,
-//! LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen weights (input
-//! gradient only). Also AdamW's update and a gradient's sum of squares.
+//! projection so the activation is recomputed in backward), the label log-prob of full logits,
+//! and the LM head fused with it (chunked, so full logits are never kept); for the GANPO
+//! discriminators, LayerNorm, exact GELU, dropout's masked scaling and linear layers with frozen
+//! weights (input gradient only). Also AdamW's update, a gradient's sum of squares, and
+//! gradient checkpointing's recomputing op ([`checkpointed`]).
 //!
 //! Whole blocks run as one op each: a decoder layer's attention half and MLP half
 //! ([`attention_block`], [`mlp_block`], weight gradients to a [`ParamGrads`] store) and the
@@ -28,13 +29,16 @@ mod gelu;
 mod gemm;
 mod glu;
 mod glu_down;
+mod label_logprob;
 mod layer_norm;
 mod linear;
 mod lm_head;
 mod masked_scale;
 mod mlp_block;
+mod op_io;
 mod param_grads;
 mod project_heads;
+mod recompute;
 mod rms_norm;
 mod rope;
 pub(crate) mod simd;
@@ -52,9 +56,9 @@ pub use frozen_linear::{frozen_linear, frozen_linear_composed};
 pub use gelu::{gelu_erf, gelu_erf_composed, gelu_erf_masked};
 pub use glu::{gated_activation, gated_activation_composed};
 pub use glu_down::{gated_down, gated_down_composed};
+pub use label_logprob::label_logprobs;
 pub use layer_norm::{layer_norm, layer_norm_composed};
 pub use linear::{linear, linear_composed, linear_residual};
-pub(crate) use lm_head::row_logsumexp;
 pub use lm_head::{HeadLogps, lm_head_logps, lm_head_logps_composed};
 pub use masked_scale::{
     masked_scale, masked_scale_composed, residual_masked_scale, residual_masked_scale_composed,
@@ -62,6 +66,7 @@ pub use masked_scale::{
 pub use mlp_block::{MlpBlock, mlp_block, mlp_block_composed};
 pub use param_grads::ParamGrads;
 pub use project_heads::{RopeTables, project_heads, project_heads_composed};
+pub use recompute::{RecomputedGrads, checkpointed, detach_all};
 pub use rms_norm::{rms_norm, rms_norm_composed};
 pub use rope::{rope, rope_composed};
 pub use softmax::{masked_softmax, masked_softmax_composed};

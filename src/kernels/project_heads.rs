@@ -12,8 +12,9 @@ use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul_new};
 use super::linear::{bias_grad, biased_product, input_and_weight_grads};
+use super::op_io::f32_inputs;
 use super::rope::rotate_into;
-use super::storage::{contiguous_f32, with_f32};
+use super::storage::with_f32;
 use super::{buffer, fused, linear, rope};
 use crate::{Error, Result};
 
@@ -216,8 +217,10 @@ impl CustomOp2 for ProjectHeads {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "head projection input")?;
-        let w = contiguous_f32(s2, l2, "head projection weight")?;
+        let [x, w] = f32_inputs(
+            CustomOp2::name(self),
+            [(s1, l1, "input"), (s2, l2, "weight")],
+        )?;
         Ok((CpuStorage::F32(self.forward(x, w, None)?), self.shape()))
     }
 
@@ -247,9 +250,10 @@ impl CustomOp3 for ProjectHeads {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "head projection input")?;
-        let w = contiguous_f32(s2, l2, "head projection weight")?;
-        let bias = contiguous_f32(s3, l3, "head projection bias")?;
+        let [x, w, bias] = f32_inputs(
+            CustomOp3::name(self),
+            [(s1, l1, "input"), (s2, l2, "weight"), (s3, l3, "bias")],
+        )?;
         Ok((
             CpuStorage::F32(self.forward(x, w, Some(bias))?),
             self.shape(),

@@ -7,7 +7,8 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::storage::{contiguous_f32, rows_of};
+use super::op_io::{f32_inputs, packed, unpack};
+use super::storage::rows_of;
 use super::{fused, rows_per_task};
 use crate::Result;
 
@@ -93,10 +94,8 @@ impl CustomOp2 for RmsNorm {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "rms-norm input")?;
-        let w = contiguous_f32(s2, l2, "rms-norm weight")?;
-        let dim = w.len();
-        rows_of(l1, dim, "rms-norm")?;
+        let [x, w] = f32_inputs(self.name(), [(s1, l1, "input"), (s2, l2, "weight")])?;
+        rows_of(l1, w.len(), "rms-norm")?;
         let out = normalize(x, &effective_weight(w, self.add_one), self.eps as f32);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -108,15 +107,12 @@ impl CustomOp2 for RmsNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = x.elem_count();
-        let dim = w.elem_count();
         let op = RmsNormGrad {
             eps: self.eps,
             add_one: self.add_one,
         };
-        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
-        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = packed.narrow(0, n, dim)?.reshape(w.shape())?;
+        let grads = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
+        let [dx, dw] = unpack(op.name(), &grads, [x.shape(), w.shape()])?;
         Ok((Some(dx), Some(dw)))
     }
 }
@@ -141,9 +137,10 @@ impl CustomOp3 for RmsNormGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "rms-norm input")?;
-        let w = contiguous_f32(s2, l2, "rms-norm weight")?;
-        let g = contiguous_f32(s3, l3, "rms-norm gradient")?;
+        let [x, w, g] = f32_inputs(
+            self.name(),
+            [(s1, l1, "input"), (s2, l2, "weight"), (s3, l3, "gradient")],
+        )?;
         let dim = w.len();
         rows_of(l1, dim, "rms-norm")?;
         if g.len() != x.len() {
@@ -157,7 +154,7 @@ impl CustomOp3 for RmsNormGrad {
         let mut out = vec![0f32; x.len() + dim];
         let (dx, dw) = out.split_at_mut(x.len());
         dw.copy_from_slice(&normalize_backward(x, &w, g, self.eps as f32, dx));
-        Ok((CpuStorage::F32(out), Shape::from(x.len() + dim)))
+        Ok(packed(out))
     }
 }
 

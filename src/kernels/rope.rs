@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::storage::contiguous_f32;
+use super::op_io::f32_inputs;
 use super::{buffer, fused, rows_per_task};
 use crate::Result;
 
@@ -113,9 +113,10 @@ impl CustomOp3 for Rope {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "rope input")?;
-        let cos = contiguous_f32(s2, l2, "rope cos")?;
-        let sin = contiguous_f32(s3, l3, "rope sin")?;
+        let [x, cos, sin] = f32_inputs(
+            self.name(),
+            [(s1, l1, "input"), (s2, l2, "cos"), (s3, l3, "sin")],
+        )?;
         let (b, h, t, d) = l1.shape().dims4()?;
         let half = d / 2;
         let per_batch = match l2.shape().dims() {

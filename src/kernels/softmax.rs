@@ -5,7 +5,7 @@
 use candle_core::{CpuStorage, CustomOp2, D, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::storage::contiguous_f32;
+use super::op_io::{equal_f32_inputs, f32_inputs};
 use super::{fused, rows_per_task, vexp};
 use crate::Result;
 
@@ -60,8 +60,7 @@ impl CustomOp2 for MaskedSoftmax {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let s = contiguous_f32(s1, l1, "attention scores")?;
-        let m = contiguous_f32(s2, l2, "attention mask")?;
+        let [s, m] = f32_inputs(self.name(), [(s1, l1, "scores"), (s2, l2, "mask")])?;
         let (_, h, q, k) = l1.shape().dims4()?;
         let scale = self.scale as f32;
         let rows = s.len() / k;
@@ -113,15 +112,7 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = contiguous_f32(s1, l1, "softmax output")?;
-        let g = contiguous_f32(s2, l2, "softmax gradient")?;
-        if p.len() != g.len() {
-            candle_core::bail!(
-                "softmax gradient {:?} vs output {:?}",
-                l2.shape(),
-                l1.shape()
-            );
-        }
+        let [p, g] = equal_f32_inputs(self.name(), [(s1, l1, "output"), (s2, l2, "gradient")])?;
         let k = *l1.shape().dims().last().unwrap_or(&1);
         let per_task = rows_per_task(p.len() / k.max(1), k) * k;
         let scale = self.scale as f32;

@@ -8,10 +8,10 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::attention::{Attention, AttentionMasks};
 use super::config::{Architecture, AttentionKind, ModelConfig};
 use super::layers::{Linear, Mlp, RmsNorm};
-use super::recompute::{RecomputedGrads, checkpointed_layer, detach_all};
+use super::recompute::checkpointed_layer;
 use super::rotary::Rotary;
 use super::weights::{LoadedParams, Weights};
-use crate::kernels::{self, ParamGrads};
+use crate::kernels::{self, ParamGrads, RecomputedGrads, detach_all};
 use crate::{Error, Result};
 
 /// What a forward pass returns.
@@ -85,22 +85,25 @@ impl DecoderLayer {
         self.mlp_half(x, None)
     }
 
-    /// [`DecoderLayer::mlp_block`]; without Gemma-2's extra norms or MLP biases, as one op
-    /// ([`kernels::mlp_block`]) whose weight gradients go to `grads`.
+    /// [`DecoderLayer::mlp_block`]; without MLP biases, as one op ([`kernels::mlp_block`], with
+    /// Gemma-2's pre- and post-norms) whose weight gradients go to `grads`.
     fn mlp_half(&self, x: &Tensor, grads: Option<&ParamGrads>) -> Result<Tensor> {
-        match (
+        let (norm, post) = match (
             &self.pre_feedforward_layernorm,
             &self.post_feedforward_layernorm,
         ) {
-            (Some(pre), Some(post)) => {
-                Ok((x + post.forward(&self.mlp.forward(&pre.forward(x)?)?)?)?)
+            (Some(pre), Some(post)) => (pre, Some(post)),
+            _ => (&self.post_attention_layernorm, None),
+        };
+        match self.mlp.block(norm, post) {
+            Some(block) => kernels::mlp_block(x, &block, grads),
+            None => {
+                let m = self.mlp.forward(&norm.forward(x)?)?;
+                match post {
+                    Some(post) => Ok((x + post.forward(&m)?)?),
+                    None => Ok((x + m)?),
+                }
             }
-            _ => match self.mlp.block(&self.post_attention_layernorm) {
-                Some(block) => kernels::mlp_block(x, &block, grads),
-                None => Ok((x + self
-                    .mlp
-                    .forward(&self.post_attention_layernorm.forward(x)?)?)?),
-            },
         }
     }
 

@@ -122,21 +122,32 @@ impl Mlp {
         })
     }
 
-    /// The block `x + self(norm(x))` as the fused op's weights, unless a projection has a bias
-    /// (the op has none).
-    pub fn block<'a>(&'a self, norm: &'a RmsNorm) -> Option<kernels::MlpBlock<'a>> {
+    /// The block `x + self(norm(x))`, or `x + post_norm(self(norm(x)))` (Gemma-2), as the fused
+    /// op's weights, unless a projection has a bias (the op has none).
+    pub fn block<'a>(
+        &'a self,
+        norm: &'a RmsNorm,
+        post_norm: Option<&'a RmsNorm>,
+    ) -> Option<kernels::MlpBlock<'a>> {
         let biased = [&self.gate_proj, &self.up_proj, &self.down_proj]
             .iter()
             .any(|p| p.bias().is_some());
-        let (norm, eps, add_one) = norm.parts();
+        let (norm_weight, eps, add_one) = norm.parts();
+        // The block applies one ε and scaling to both norms (Gemma-2's agree).
+        let post = match post_norm.map(RmsNorm::parts) {
+            None => None,
+            Some((w, e, a)) if e == eps && a == add_one => Some(w),
+            Some(_) => return None,
+        };
         (!biased).then_some(kernels::MlpBlock {
-            norm,
+            norm: norm_weight,
             gate: self.gate_proj.weight(),
             up: self.up_proj.weight(),
             down: self.down_proj.weight(),
             eps,
             add_one,
             act: self.act,
+            post_norm: post,
         })
     }
 

@@ -12,7 +12,7 @@ pub mod gguf;
 pub mod init;
 pub mod layers;
 pub mod load;
-pub mod recompute;
+mod recompute;
 pub mod rotary;
 pub mod save;
 pub mod weights;

@@ -25,6 +25,7 @@ fn block<'a>(t: &'a [Tensor], add_one: bool, act: Activation) -> MlpBlock<'a> {
         eps: 1e-6,
         add_one,
         act,
+        post_norm: t.get(5),
     }
 }
 
@@ -68,9 +69,20 @@ fn grads_of(y: &Tensor, sink: &ParamGrads) -> GradStore {
 
 #[test]
 fn mlp_block_matches_composition_with_weight_gradients_from_the_store() {
-    for (add_one, act) in [(false, Activation::Silu), (true, Activation::GeluTanh)] {
-        let name = format!("mlp block add_one={add_one} {act:?}");
-        let inputs = mlp_inputs();
+    let gemma2 = [(true, Activation::GeluTanh, true)];
+    for (add_one, act, post) in [
+        (false, Activation::Silu, false),
+        (true, Activation::GeluTanh, false),
+    ]
+    .into_iter()
+    .chain(gemma2)
+    {
+        let name = format!("mlp block add_one={add_one} {act:?} post-norm={post}");
+        let mut inputs = mlp_inputs();
+        if post {
+            // Gemma-2's post-feedforward norm `[8]`, its (1 + w) weight away from 1.
+            inputs.push(tensor(&[8], 16, 0.5));
+        }
         let (fused, reference) = f32_and_f64_vars(&inputs);
         let ft: Vec<Tensor> = fused.iter().map(|v| v.as_tensor().clone()).collect();
         let rt: Vec<Tensor> = reference.iter().map(|v| v.as_tensor().clone()).collect();

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Shape, Tensor};
 
-use super::super::storage::{contiguous_f32, with_f32};
+use super::super::op_io::{self, f32_inputs, unpack};
+use super::super::storage::with_f32;
 use super::compute::{self, Constants, Dims, Saved};
 use super::heads::Heads;
 use crate::Result;
@@ -120,13 +121,14 @@ impl CustomOp3 for Attention {
         out: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grads = q.apply_op3_no_bwd(k, v, &self.grad_op(out, grad)?)?;
-        let (nq, nk) = (q.elem_count(), k.elem_count());
-        Ok((
-            Some(grads.narrow(0, 0, nq)?.reshape(q.shape())?),
-            Some(grads.narrow(0, nq, nk)?.reshape(k.shape())?),
-            Some(grads.narrow(0, nq + nk, nk)?.reshape(v.shape())?),
-        ))
+        let op = self.grad_op(out, grad)?;
+        let grads = q.apply_op3_no_bwd(k, v, &op)?;
+        let [dq, dk, dv] = unpack(
+            CustomOp3::name(&op),
+            &grads,
+            [q.shape(), k.shape(), v.shape()],
+        )?;
+        Ok((Some(dq), Some(dk), Some(dv)))
     }
 }
 
@@ -191,9 +193,11 @@ impl CustomOp3 for AttentionGrad {
         s3: &CpuStorage,
         l3: &candle_core::Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let grads = self.run(separate((s1, l1), (s2, l2), (s3, l3))?)?;
-        let n = grads.len();
-        Ok((CpuStorage::F32(grads), Shape::from(n)))
+        Ok(op_io::packed(self.run(separate(
+            (s1, l1),
+            (s2, l2),
+            (s3, l3),
+        )?)?))
     }
 }
 
@@ -231,10 +235,14 @@ fn separate<'a>(
         dim: head_dim,
         packed: None,
     };
+    let [q, k, v] = f32_inputs(
+        "fused attention",
+        [(s1, l1, "queries"), (s2, l2, "keys"), (s3, l3, "values")],
+    )?;
     Ok((
-        view(contiguous_f32(s1, l1, "attention queries")?, heads, q_len),
-        view(contiguous_f32(s2, l2, "attention keys")?, kv_heads, k_len),
-        view(contiguous_f32(s3, l3, "attention values")?, kv_heads, k_len),
+        view(q, heads, q_len),
+        view(k, kv_heads, k_len),
+        view(v, kv_heads, k_len),
         Dims {
             batch,
             heads,
@@ -256,7 +264,7 @@ fn packed<'a>(
         candle_core::bail!("fused attention: one input needs the packed layout")
     };
     let (batch, len, row) = l.shape().dims3()?;
-    let data = contiguous_f32(s, l, "attention q/k/v")?;
+    let [data] = f32_inputs("fused attention", [(s, l, "q/k/v")])?;
     let head_dim = row / (3 * heads);
     let view = |part: usize| Heads {
         data,

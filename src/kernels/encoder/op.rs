@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::super::ParamGrads;
-use super::super::storage::{contiguous_f32, with_f32, with_f32_all};
+use super::super::op_io::f32_inputs;
+use super::super::storage::{with_f32, with_f32_all};
 use super::backward;
 use super::forward::{self, End, LayerTape};
 use super::{PARAMS, Param, Shapes, StackLayer, StackPool};
@@ -176,7 +177,7 @@ impl CustomOp1 for EncoderStack {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "encoder input")?;
+        let [x] = f32_inputs(self.name(), [(s, l, "input")])?;
         let shapes = self.shapes();
         let (mut inputs, mut tapes) = (Vec::new(), Vec::new());
         let mut current: Option<Vec<f32>> = None;
