@@ -6,6 +6,7 @@ mod demo;
 mod eval;
 mod generate;
 mod inspect;
+mod interrupt;
 mod output;
 mod plot;
 mod render;

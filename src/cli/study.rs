@@ -1,8 +1,6 @@
 //! `ganpo study sentiment`: the real-model controlled-sentiment study (see `ganpo::study`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ganpo::study::config::{PromptFormat, StudyConfig};
@@ -154,15 +152,7 @@ pub fn run(command: StudyCommand) -> anyhow::Result<()> {
         c.betas = betas;
     }
     c.keep_models = a.keep_models;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: stopping at the next safe point (press Ctrl-C again to abort)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stop = super::interrupt::stop_flag("stopping at the next safe point")?;
     let started = std::time::Instant::now();
     let data = run_study(&c, a.pairs_only, stop, |line| {
         eprintln!("[{:>7.1}s] {line}", started.elapsed().as_secs_f64())

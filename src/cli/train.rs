@@ -2,8 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ganpo::config::train::TrainConfig;
@@ -83,15 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ..
     } = setup;
     let t = &config.training;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: finishing this step and writing a checkpoint (press Ctrl-C again to abort)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stop = super::interrupt::stop_flag("finishing this step and writing a checkpoint")?;
     let tty = std::io::stderr().is_terminal();
     let bar = ProgressBar::new(total);
     if tty {
