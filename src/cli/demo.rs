@@ -11,8 +11,8 @@ use ganpo::train::checkpoint_dir::write_file_atomically;
 #[derive(Debug, clap::Args)]
 #[command(allow_negative_numbers = true)]
 pub struct DemoArgs {
-    /// The small configuration used by CI's smoke test: about 15 s on a 2-core CPU (release
-    /// build); too small for its verdicts to say anything (the default run takes about 2.5 min).
+    /// The small configuration used by CI's smoke test: about 6 s on an idle 2-core CPU (release
+    /// build); too small for its verdicts to say anything (the default run takes about 1 min 40 s).
     #[arg(long)]
     quick: bool,
     /// Instead of the comparison, choose every arm's knobs on validation prompts by their win
