@@ -89,7 +89,7 @@ fn quick_tuning_searches_alike_chooses_the_best_and_resumes() {
             );
         }
     }
-    // A rerun trains nothing again: every trial is read back from its trial.json.
+    // A rerun trains nothing again: every trial is read back from its trial.json, and says so.
     let trial = out.join("tune/dpo-0/trial.json");
     let before = std::fs::metadata(&trial).unwrap().modified().unwrap();
     assert!(

@@ -223,21 +223,39 @@ pub fn tune(
                 .output
                 .join("tune")
                 .join(format!("{}-{i}", arm.name.replace('+', "_")));
-            progress(&format!(
+            let head = format!(
                 "tuning {} {}/{}: {}",
                 arm.name,
                 i + 1,
                 knobs.len(),
                 describe(k)
-            ));
-            trials.push(trial(arm, k, &dir, &prep, &ctx, &sft_scores, &budget)?);
+            );
+            let t = match finished_trial(&dir, k) {
+                Some(t) => {
+                    progress(&format!("{head} (finished earlier, read back)"));
+                    t
+                }
+                None => {
+                    progress(&head);
+                    trial(arm, k, &dir, &prep, &ctx, &sft_scores, &budget)?
+                }
+            };
+            trials.push(t);
         }
         searches.push(choose(arm.name, trials, knobs)?);
     }
     Ok(searches)
 }
 
-/// Trains and scores one setting, or reads it back when `dir` already holds it.
+/// The trial `dir` holds, when it is a finished one of these `knobs`.
+fn finished_trial(dir: &Path, knobs: &ArmKnobs) -> Option<Trial> {
+    let text = std::fs::read_to_string(dir.join("trial.json")).ok()?;
+    serde_json::from_str::<Trial>(&text)
+        .ok()
+        .filter(|t| t.setting == describe(knobs))
+}
+
+/// Trains and scores one setting.
 fn trial(
     arm: &Arm,
     knobs: &ArmKnobs,
@@ -249,12 +267,6 @@ fn trial(
 ) -> Result<Trial> {
     let setting = describe(knobs);
     let saved = dir.join("trial.json");
-    if let Ok(text) = std::fs::read_to_string(&saved)
-        && let Ok(t) = serde_json::from_str::<Trial>(&text)
-        && t.setting == setting
-    {
-        return Ok(t);
-    }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let text = arm_config(
