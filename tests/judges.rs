@@ -1,7 +1,7 @@
 //! Judges: the sentiment judge orders clearly positive above clearly negative text; win rates count
 //! ties as half; a model against itself scores exactly 0.5.
 
-use ganpo::judge::{Judge, SentimentJudge, StructuredTaskJudge, win_rate};
+use ganpo::judge::{Judge, SentimentJudge, StructuredTaskJudge, head_to_head, win_rate};
 
 #[test]
 fn sentiment_judge_orders_positive_above_negative() {
@@ -51,4 +51,12 @@ fn structured_judge_reads_the_instruction_inside_a_chat_rendered_prompt() {
         );
     }
     assert_eq!(judge.score("user\nhello\nassistant\n", "1 2 3").score, 0.0);
+}
+
+#[test]
+fn head_to_head_is_one_half_or_zero_with_a_tie_tolerance() {
+    assert_eq!(head_to_head(0.5, 0.5), 0.5);
+    assert_eq!(head_to_head(0.5, 0.5 + 1e-12), 0.5);
+    assert_eq!(head_to_head(0.6, 0.5), 1.0);
+    assert_eq!(head_to_head(0.4, 0.5), 0.0);
 }

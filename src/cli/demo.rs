@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use ganpo::demo::report::{summary_table, write_report};
 use ganpo::demo::run::{DemoConfig, run_demo};
-use ganpo::demo::tune::{TuneGrid, tune, tuning_markdown};
-use ganpo::train::checkpoint_dir::write_file_atomically;
+use ganpo::demo::tune::{tune, write_tuning};
+use ganpo::demo::tune_grid::TuneGrid;
 
 /// Arguments of `ganpo demo`.
 #[derive(Debug, clap::Args)]
@@ -119,14 +119,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
     if args.tune {
         let searches = tune(&config, &TuneGrid::new(args.quick), progress)?;
-        let md = tuning_markdown(&searches, &config);
-        std::fs::create_dir_all(&args.output)?;
-        write_file_atomically(&args.output.join("tuning.md"), md.as_bytes())?;
-        write_file_atomically(
-            &args.output.join("tuning.json"),
-            serde_json::to_string_pretty(&searches)?.as_bytes(),
-        )?;
-        println!("{md}");
+        println!("{}", write_tuning(&searches, &config)?);
         eprintln!("tuning: {}", args.output.join("tuning.md").display());
         return Ok(());
     }

@@ -22,6 +22,7 @@ use super::evaluate::PerPrompt;
 use super::run::DemoResults;
 use super::stats::{Interval, RESAMPLES, Verdict, paired_bootstrap};
 use crate::Result;
+use crate::judge::head_to_head;
 
 /// One verdict line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,17 +39,6 @@ pub struct ClaimLine {
     pub above: bool,
     /// Read from the interval alone.
     pub verdict: Verdict,
-}
-
-/// 1 if `a` beats `b`, ½ on a tie, 0 otherwise.
-fn outcome(a: f64, b: f64) -> f64 {
-    if (a - b).abs() <= 1e-9 {
-        0.5
-    } else if a > b {
-        1.0
-    } else {
-        0.0
-    }
 }
 
 /// Each seed's per-prompt results of `arm` at temperature index `t`, in seed order.
@@ -118,7 +108,7 @@ pub fn claims(r: &DemoResults) -> Result<Vec<ClaimLine>> {
     // A comparison needs its arms on every seed (`--arms` may leave some out).
     let have = |arm: &str| r.arms.iter().filter(|x| x.arm == arm).count() == r.config.seeds;
     let noise = r.config.label_noise;
-    let win = |a: &PerPrompt, b: &PerPrompt, p: usize| outcome(a.scores[p], b.scores[p]);
+    let win = |a: &PerPrompt, b: &PerPrompt, p: usize| head_to_head(a.scores[p], b.scores[p]);
     for base in ["dpo", "simpo"].into_iter().filter(|b| have(b)) {
         for t in [0.0, 0.7] {
             let idx = temperature_index(r, |x| (x - t).abs() < 1e-9);

@@ -17,3 +17,4 @@ pub mod stats;
 pub mod task;
 pub mod tokenizer;
 pub mod tune;
+pub mod tune_grid;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::arms::{ARMS, ArmBudget, arm_config, train_arm};
 use super::config::{ArmKnobs, LossKnobs};
 use super::evaluate::EvalContext;
+use super::prepare::mkdir;
 use super::stats::{Interval, RESAMPLES, paired_bootstrap};
 use crate::{Error, Result};
 
@@ -71,8 +72,7 @@ pub fn overoptimization(
         save_steps: steps_per_epoch,
         ..budget
     };
-    std::fs::create_dir_all(out)
-        .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+    mkdir(out)?;
     let knobs = ArmKnobs {
         loss: knobs,
         ganpo: None,

@@ -52,7 +52,8 @@ pub struct Prepared {
     pub pairs: (usize, usize, usize),
 }
 
-fn mkdir(p: &Path) -> Result<()> {
+/// Creates directory `p` (and its parents), naming it in the error.
+pub(super) fn mkdir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
 }
 

@@ -2,7 +2,7 @@
 //! model (saved as a Hugging Face directory) → on-policy preference pairs (JSONL) → four arms on
 //! identical data and seeds → generation-based evaluation at several temperatures → report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -13,11 +13,11 @@ use super::arms::{ARMS, ArmBudget, arm_config, train_arm};
 use super::claims::{ClaimLine, claims};
 use super::evaluate::{EvalContext, PerPrompt, TemperatureRow};
 use super::overopt::{OveroptPoint, overoptimization as overoptimization_study};
-use super::prepare::{prepare, task_seeds};
+use super::prepare::{mkdir, prepare, task_seeds};
 use super::task::sample_tasks;
+use crate::Result;
 use crate::judge::StructuredTaskJudge;
 use crate::train::metrics::Metrics;
-use crate::{Error, Result};
 
 /// Pairs per optimizer step of every arm.
 pub const BATCH: usize = 8;
@@ -69,10 +69,6 @@ pub struct DemoResults {
     pub eval_prompts: Vec<String>,
     /// Total wall-clock seconds.
     pub seconds: f64,
-}
-
-fn mkdir(p: &Path) -> Result<()> {
-    std::fs::create_dir_all(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
 }
 
 /// Runs the demo, calling `progress` with a line per stage.

@@ -19,56 +19,23 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::arms::{ARMS, Arm, ArmBudget, arm_config, train_arm};
-use super::config::{ArmKnobs, DemoConfig, GanpoKnobs, LossKnobs};
+use super::config::{ArmKnobs, DemoConfig};
 use super::evaluate::EvalContext;
-use super::prepare::{prepare, task_seeds};
+use super::prepare::{mkdir, prepare, task_seeds};
 use super::run::BATCH;
 use super::stats::{Interval, RESAMPLES, paired_bootstrap};
 use super::task::sample_tasks;
-use crate::judge::StructuredTaskJudge;
+
+use super::tune_grid::{TuneGrid, describe, settings};
+use crate::judge::{StructuredTaskJudge, head_to_head};
+use crate::train::checkpoint_dir::write_file_atomically;
 use crate::{Error, Result};
+
+/// A finished trial's record in its directory (written last: its presence means finished).
+const TRIAL_FILE: &str = "trial.json";
 
 /// The temperatures a setting is scored at.
 pub const TUNE_TEMPERATURES: [f64; 2] = [0.0, 0.7];
-
-/// The grids searched (each arm gets `len × len` settings).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TuneGrid {
-    /// DPO's β values.
-    pub dpo_betas: Vec<f64>,
-    /// SimPO's β values.
-    pub simpo_betas: Vec<f64>,
-    /// Learning rates (both losses).
-    pub learning_rates: Vec<f64>,
-    /// GANPO's λ values.
-    pub lambdas: Vec<f64>,
-    /// Discriminators: (width, depth, learning rate; `None` = the policy's lr / 2, the authors'
-    /// ratio).
-    pub discriminators: Vec<(usize, usize, Option<f64>)>,
-}
-
-impl TuneGrid {
-    /// The grid of the default run (3 × 3 per arm), or `--quick`'s (2 × 1, a smoke test).
-    pub fn new(quick: bool) -> Self {
-        if quick {
-            TuneGrid {
-                dpo_betas: vec![0.1, 0.3],
-                simpo_betas: vec![2.0, 4.0],
-                learning_rates: vec![3e-5],
-                lambdas: vec![0.3, 1.0],
-                discriminators: vec![(64, 1, None)],
-            }
-        } else {
-            TuneGrid {
-                dpo_betas: vec![0.05, 0.1, 0.2],
-                simpo_betas: vec![1.0, 2.0, 4.0],
-                learning_rates: vec![1e-5, 3e-5, 1e-4],
-                lambdas: vec![0.3, 1.0, 3.0],
-                discriminators: vec![(64, 1, None), (64, 1, Some(3e-4)), (128, 2, Some(3e-4))],
-            }
-        }
-    }
-}
 
 /// One trained and scored setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,59 +75,6 @@ pub struct ArmSearch {
     pub chosen: usize,
     /// Each trial's mean win rate minus the chosen one's, 95% paired bootstrap over prompts.
     pub versus_chosen: Vec<Interval>,
-}
-
-/// Settings of `arm` to try: the base grid, or GANPO's on top of the base's `chosen` knobs.
-fn settings(arm: &Arm, grid: &TuneGrid, chosen: Option<LossKnobs>) -> Vec<ArmKnobs> {
-    match (arm.ganpo, chosen) {
-        (true, Some(loss)) => grid
-            .lambdas
-            .iter()
-            .flat_map(|&lambda| {
-                grid.discriminators.iter().map(move |&(w, d, lr)| ArmKnobs {
-                    loss,
-                    ganpo: Some(GanpoKnobs {
-                        lambda,
-                        disc_width: w,
-                        disc_depth: d,
-                        disc_learning_rate: lr.unwrap_or(loss.learning_rate / 2.0),
-                    }),
-                })
-            })
-            .collect(),
-        _ => {
-            let betas = match arm.loss {
-                super::arms::BaseLoss::Dpo => &grid.dpo_betas,
-                super::arms::BaseLoss::Simpo => &grid.simpo_betas,
-            };
-            betas
-                .iter()
-                .flat_map(|&beta| {
-                    grid.learning_rates
-                        .iter()
-                        .map(move |&learning_rate| ArmKnobs {
-                            loss: LossKnobs {
-                                beta,
-                                learning_rate,
-                            },
-                            ganpo: None,
-                        })
-                })
-                .collect()
-        }
-    }
-}
-
-/// The knobs in words.
-pub fn describe(k: &ArmKnobs) -> String {
-    let base = format!("β {}, lr {:e}", k.loss.beta, k.loss.learning_rate);
-    match k.ganpo {
-        Some(g) => format!(
-            "{base}; λ {}, D {}×{}, D lr {:e}",
-            g.lambda, g.disc_width, g.disc_depth, g.disc_learning_rate
-        ),
-        None => base,
-    }
 }
 
 /// Runs the search for every arm of `config.arms` (a GANPO arm needs its base arm).
@@ -249,7 +163,7 @@ pub fn tune(
 
 /// The trial `dir` holds, when it is a finished one of these `knobs`.
 fn finished_trial(dir: &Path, knobs: &ArmKnobs) -> Option<Trial> {
-    let text = std::fs::read_to_string(dir.join("trial.json")).ok()?;
+    let text = std::fs::read_to_string(dir.join(TRIAL_FILE)).ok()?;
     serde_json::from_str::<Trial>(&text)
         .ok()
         .filter(|t| t.setting == describe(knobs))
@@ -266,9 +180,8 @@ fn trial(
     budget: &ArmBudget,
 ) -> Result<Trial> {
     let setting = describe(knobs);
-    let saved = dir.join("trial.json");
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let saved = dir.join(TRIAL_FILE);
+    mkdir(dir)?;
     let text = arm_config(
         arm,
         knobs,
@@ -287,7 +200,7 @@ fn trial(
             per_prompt
                 .iter()
                 .zip(sft_scores)
-                .map(|(t, sft)| win_outcome(t.scores[p], sft[p]))
+                .map(|(t, sft)| head_to_head(t.scores[p], sft[p]))
                 .sum::<f64>()
                 / temps
         })
@@ -310,7 +223,7 @@ fn trial(
         seconds: run.seconds,
     };
     let json = serde_json::to_string_pretty(&t).map_err(|e| Error::Config(e.to_string()))?;
-    crate::train::checkpoint_dir::write_file_atomically(&saved, json.as_bytes())?;
+    write_file_atomically(&saved, json.as_bytes())?;
     let _ = std::fs::remove_dir_all(dir.join("run").join("final"));
     Ok(t)
 }
@@ -319,17 +232,6 @@ impl Trial {
     /// The selection criterion: the win rate at the worse of the temperatures.
     pub fn criterion(&self) -> f64 {
         self.win_rates.iter().copied().fold(f64::INFINITY, f64::min)
-    }
-}
-
-/// One head-to-head outcome as [`crate::judge::win_rate`] counts it: 1 a win, ½ a tie, 0 a loss.
-fn win_outcome(policy: f64, sft: f64) -> f64 {
-    if (policy - sft).abs() <= 1e-9 {
-        0.5
-    } else if policy > sft {
-        1.0
-    } else {
-        0.0
     }
 }
 
@@ -357,6 +259,17 @@ fn choose(arm: &str, trials: Vec<Trial>, knobs: Vec<ArmKnobs>) -> Result<ArmSear
         chosen,
         versus_chosen,
     })
+}
+
+/// Writes `tuning.md` ([`tuning_markdown`]) and `tuning.json` (every trial with its per-prompt
+/// outcomes) into the output directory, each complete or absent; returns the markdown.
+pub fn write_tuning(searches: &[ArmSearch], config: &DemoConfig) -> Result<String> {
+    let md = tuning_markdown(searches, config);
+    let json = serde_json::to_string_pretty(searches)
+        .map_err(|e| Error::Config(format!("serializing the tuning results: {e}")))?;
+    write_file_atomically(&config.output.join("tuning.md"), md.as_bytes())?;
+    write_file_atomically(&config.output.join("tuning.json"), json.as_bytes())?;
+    Ok(md)
 }
 
 /// The searches as markdown: one table per arm, the chosen setting marked.
@@ -402,37 +315,7 @@ pub fn tuning_markdown(searches: &[ArmSearch], config: &DemoConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_arm_gets_the_same_number_of_settings() {
-        for quick in [false, true] {
-            let grid = TuneGrid::new(quick);
-            let base = LossKnobs {
-                beta: 0.1,
-                learning_rate: 3e-5,
-            };
-            let counts: Vec<usize> = ARMS
-                .iter()
-                .map(|a| settings(a, &grid, a.ganpo.then_some(base)).len())
-                .collect();
-            assert!(
-                counts.iter().all(|&c| c == counts[0] && c > 1),
-                "{counts:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn ganpo_settings_keep_the_base_choice_and_default_to_half_its_lr() {
-        let grid = TuneGrid::new(false);
-        let base = LossKnobs {
-            beta: 0.2,
-            learning_rate: 1e-4,
-        };
-        let s = settings(&ARMS[1], &grid, Some(base));
-        assert!(s.iter().all(|k| k.loss == base && k.ganpo.is_some()));
-        assert_eq!(s[0].ganpo.unwrap().disc_learning_rate, 5e-5);
-    }
+    use crate::demo::config::LossKnobs;
 
     #[test]
     fn the_first_of_equal_scores_is_chosen_and_intervals_are_against_it() {

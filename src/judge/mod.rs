@@ -43,6 +43,19 @@ pub struct WinRate {
     pub rate: f64,
 }
 
+/// One head-to-head comparison of scores `a` and `b`: 1 when `a` is higher, ½ on a tie (within
+/// `1e-9`), 0 when `b` is higher. [`win_rate`] is its mean; every per-prompt win rate in the demo
+/// and the study counts with it.
+pub fn head_to_head(a: f64, b: f64) -> f64 {
+    if (a - b).abs() <= 1e-9 {
+        0.5
+    } else if a > b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Win rate of A over B on the same prompts, counting ties as half a win.
 pub fn win_rate(
     judge: &dyn Judge,
@@ -60,10 +73,10 @@ pub fn win_rate(
     }
     let (mut wins, mut ties, mut losses) = (0, 0, 0);
     for ((p, ra), rb) in prompts.iter().zip(a).zip(b) {
-        let (sa, sb) = (judge.score(p, ra).score, judge.score(p, rb).score);
-        if (sa - sb).abs() <= 1e-9 {
+        let outcome = head_to_head(judge.score(p, ra).score, judge.score(p, rb).score);
+        if outcome == 0.5 {
             ties += 1;
-        } else if sa > sb {
+        } else if outcome == 1.0 {
             wins += 1;
         } else {
             losses += 1;

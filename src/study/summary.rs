@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::evaluate::{Sample, TemperatureSamples};
+use crate::judge::head_to_head;
 
 /// A mean and its standard error (`sd / √n`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -73,17 +74,6 @@ pub struct SummaryRow {
     pub eos_rate: f64,
 }
 
-/// Head-to-head outcome of a sample against the reference's: 1 win, ½ tie, 0 loss.
-pub fn outcome(policy: f64, reference: f64) -> f64 {
-    if (policy - reference).abs() <= 1e-9 {
-        0.5
-    } else if policy > reference {
-        1.0
-    } else {
-        0.0
-    }
-}
-
 /// The row of `model` at one temperature from its samples of every seed (`seeds[s]`) and the
 /// reference's samples at that temperature.
 pub fn summarize(
@@ -98,7 +88,7 @@ pub fn summarize(
     let wins: Vec<f64> = seeds
         .iter()
         .flat_map(|t| t.samples.iter().zip(&reference.samples))
-        .map(|(p, r)| outcome(p.reward, r.reward))
+        .map(|(p, r)| head_to_head(p.reward, r.reward))
         .collect();
     SummaryRow {
         model: model.to_string(),
@@ -126,6 +116,5 @@ mod tests {
         // sd = sqrt(5/3), se = sd / 2
         assert!((s.se - (5.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-12);
         assert!(Stat::of(&[]).mean.is_nan());
-        assert_eq!(outcome(0.5, 0.5), 0.5);
     }
 }
