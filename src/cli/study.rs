@@ -37,10 +37,10 @@ pub struct SentimentArgs {
     /// How prompts are shown to the model.
     #[arg(long, value_enum)]
     prompt_format: Option<PromptFormat>,
-    /// Training prompts (the default run: 192).
+    /// Training prompts (the default run: 384).
     #[arg(long)]
     train_prompts: Option<usize>,
-    /// Validation prompts, whose pairs give training's `eval_*` metrics (the default run: 24).
+    /// Validation prompts, whose pairs give training's `eval_*` metrics (the default run: 48).
     #[arg(long)]
     validation_prompts: Option<usize>,
     /// Held-out evaluation prompts (the default run: 200).
@@ -58,7 +58,7 @@ pub struct SentimentArgs {
     /// Epochs over the pairs (default 1).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Peak learning rate of every arm (default 5e-5).
+    /// Peak learning rate of every arm (default 2e-4).
     #[arg(long)]
     learning_rate: Option<f64>,
     /// Rows per generation batch (default 64).
