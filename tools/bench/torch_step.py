@@ -66,7 +66,7 @@ PHASES = ["reference_forward", "policy_forward", "logps_and_loss", "discriminato
 MASK64 = (1 << 64) - 1
 
 
-# --- batch: crates/ganpo-cli/src/bench/batch.rs ------------------------------------------------------------------
+# --- batch: crates/ganpo-cli/src/bench/batch.rs ---------------------------------------------------
 
 def splitmix64(seed):
     """SplitMix64 (crates/ganpo/src/ganpo/rng.rs)."""
@@ -94,7 +94,7 @@ def synthetic_batch(pairs, seq_len, prompt_len, vocab, seed):
     return ids, attention, loss_mask
 
 
-# --- FLOPs: crates/ganpo-cli/src/bench/flops.rs --------------------------------------------------------------------
+# --- FLOPs: crates/ganpo-cli/src/bench/flops.rs ---------------------------------------------------
 
 def decoder_forward_per_token(c, t):
     d, f, v = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
@@ -135,7 +135,8 @@ def forward(model, ids, attention):
 
 
 def logps(logits, ids, loss_mask):
-    """Summed completion log-probs (labels shifted by one, as crates/ganpo/src/logps.rs) and TRL's mean logit."""
+    """Summed completion log-probs (labels shifted by one, as crates/ganpo/src/logps.rs) and TRL's
+    mean logit."""
     mask = loss_mask[:, 1:]
     per_token = selective_log_softmax(logits[:, :-1], ids[:, 1:]) * mask
     b = ids.shape[0] // 2

@@ -7,8 +7,8 @@ Usage: python tools/golden/vader_brown.py "$(scripts/fetch-brown.sh)"
 Needs: pip install vaderSentiment==3.3.2
 
 Sentences: the tags are stripped and the tokens rejoined as ganpo's study does
-(crates/ganpo-cli/src/study/corpus.rs); 150 are drawn from genre C (press reviews, the most opinionated genre)
-and 100 from the other genres, every k-th sentence so that the draw is fixed.
+(crates/ganpo-cli/src/study/corpus.rs); 150 are drawn from genre C (press reviews, the most
+opinionated genre) and 100 from the other genres, every k-th sentence so that the draw is fixed.
 """
 
 import json
