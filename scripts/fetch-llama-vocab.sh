@@ -2,7 +2,7 @@
 # Fetches llama.cpp's tokenizer test vectors (models/ggml-vocab-*.gguf with .inp/.out: vocab-only
 # GGUF files and the ids Hugging Face tokenizers / llama.cpp give for 46 test strings) from the
 # PyPI sdist of llama-cpp-python==0.3.36, and prints the directory. Used by the ignored test
-# tests/gguf_llama_cpp_vocab.rs:
+# crates/ganpo/tests/gguf_llama_cpp_vocab.rs:
 #
 #   GANPO_LLAMA_VOCAB_DIR="$(scripts/fetch-llama-vocab.sh)" cargo test --test gguf_llama_cpp_vocab -- --ignored
 #

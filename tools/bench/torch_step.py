@@ -44,7 +44,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
 from discriminator import AuthorsObjective, TransformerDiscriminator  # noqa: E402
 
-# src/bench/shape.rs, field for field.
+# crates/ganpo-cli/src/bench/shape.rs, field for field.
 SHAPES = {
     "tiny": dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
@@ -66,10 +66,10 @@ PHASES = ["reference_forward", "policy_forward", "logps_and_loss", "discriminato
 MASK64 = (1 << 64) - 1
 
 
-# --- batch: src/bench/batch.rs ------------------------------------------------------------------
+# --- batch: crates/ganpo-cli/src/bench/batch.rs ---------------------------------------------------
 
 def splitmix64(seed):
-    """SplitMix64 (src/ganpo/rng.rs)."""
+    """SplitMix64 (crates/ganpo/src/ganpo/rng.rs)."""
     state = seed
     while True:
         state = (state + 0x9E3779B97F4A7C15) & MASK64
@@ -94,7 +94,7 @@ def synthetic_batch(pairs, seq_len, prompt_len, vocab, seed):
     return ids, attention, loss_mask
 
 
-# --- FLOPs: src/bench/flops.rs --------------------------------------------------------------------
+# --- FLOPs: crates/ganpo-cli/src/bench/flops.rs ---------------------------------------------------
 
 def decoder_forward_per_token(c, t):
     d, f, v = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
@@ -135,7 +135,8 @@ def forward(model, ids, attention):
 
 
 def logps(logits, ids, loss_mask):
-    """Summed completion log-probs (labels shifted by one, as src/logps.rs) and TRL's mean logit."""
+    """Summed completion log-probs (labels shifted by one, as crates/ganpo/src/logps.rs) and TRL's
+    mean logit."""
     mask = loss_mask[:, 1:]
     per_token = selective_log_softmax(logits[:, :-1], ids[:, 1:]) * mask
     b = ids.shape[0] // 2

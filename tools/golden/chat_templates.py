@@ -9,7 +9,7 @@ small templates that pin down Jinja/Python semantics ganpo has to reproduce (pri
 of formats. `strftime_now` is made deterministic by replacing `datetime` in transformers' chat template
 module with a clock fixed at FIXED_NOW.
 
-Writes tests/fixtures/chat_templates/golden.json, read by tests/chat_templates.rs.
+Writes tests/fixtures/chat_templates/golden.json, read by crates/ganpo/tests/chat_templates.rs.
 
 Run from the repository root:  python tools/golden/chat_templates.py
 """

@@ -1,4 +1,5 @@
-"""Golden fixture for ganpo's preference losses (src/losses/), computed by independent implementations.
+"""Golden fixture for ganpo's preference losses (crates/ganpo/src/losses/), computed by independent
+implementations.
 
 Where the installed TRL has the loss, the expected values come from TRL's own code, called in float64:
 `DPOTrainer.dpo_loss` (DPO family), `CPOTrainer.cpo_loss` (CPO, SimPO), `ORPOTrainer.odds_ratio_loss`

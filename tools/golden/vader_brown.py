@@ -1,14 +1,14 @@
 """Writes tests/fixtures/study/vader_brown.jsonl: VADER compound scores of 250 Brown-corpus
 sentences by the reference Python package (PyPI vaderSentiment==3.3.2), which the test
-`vader_crate_matches_python_on_brown_sentences` (tests/study.rs) compares with the
+`vader_crate_matches_python_on_brown_sentences` (crates/ganpo-cli/tests/study.rs) compares with the
 `vader_sentiment` crate ganpo uses.
 
 Usage: python tools/golden/vader_brown.py "$(scripts/fetch-brown.sh)"
 Needs: pip install vaderSentiment==3.3.2
 
 Sentences: the tags are stripped and the tokens rejoined as ganpo's study does
-(src/study/corpus.rs); 150 are drawn from genre C (press reviews, the most opinionated genre)
-and 100 from the other genres, every k-th sentence so that the draw is fixed.
+(crates/ganpo-cli/src/study/corpus.rs); 150 are drawn from genre C (press reviews, the most
+opinionated genre) and 100 from the other genres, every k-th sentence so that the draw is fixed.
 """
 
 import json

@@ -1,4 +1,5 @@
-"""Fits the polynomial coefficients of `ganpo`'s branch-free f32 `erf` (src/kernels/verf.rs).
+"""Fits the polynomial coefficients of `ganpo`'s branch-free f32 `erf`
+(crates/ganpo/src/kernels/verf.rs).
 
 Two pieces, both evaluated for every argument and selected per lane, so the kernel has no branch:
 
