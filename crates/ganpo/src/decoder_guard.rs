@@ -1,4 +1,4 @@
-//! A boundary around third-party decoders of user files (Parquet/Arrow) that panic on some corrupt
+//! A boundary around third-party decoders of user files (Parquet) that panic on some corrupt
 //! inputs instead of returning an error: the panic is caught and becomes an error naming the file.
 //! The binary installs [`install_quiet_hook`] so that a caught decoder panic prints nothing but
 //! that error; every other panic still reports as usual.

@@ -1,16 +1,19 @@
 //! Preference records from Parquet, in the layout of a Hugging Face dataset saved with
 //! `Dataset.to_parquet`: columns `prompt` (optional), `chosen`, `rejected`, each of type `string`
-//! or `list<struct<role: string, content: string>>` (large and view variants accepted). Only
-//! these columns are read; others are ignored. Rows are numbered from 0, as `dataset[N]`.
+//! or `list<struct<role: string, content: string>>` (Arrow's large and view layouts are stored as
+//! the same Parquet types and read alike). Only these columns are read; others are ignored. Rows
+//! are numbered from 0, as `dataset[N]`.
+//!
+//! Read with the `parquet` crate's row API, without its Arrow layer: preference files are small
+//! next to training, and the Arrow crates (arrow-select, -array, -cmp, -ipc, ...) were among the
+//! slowest of a cold build (`cargo build --timings`, docs/performance.md).
 
 use std::path::Path;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, GenericListArray, LargeStringArray, OffsetSizeTrait};
-use arrow_array::{StringArray, StringViewArray, StructArray};
-use arrow_schema::DataType;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as Physical};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::{Field as Cell, List};
+use parquet::schema::types::{Type, TypePtr};
 
 use super::record::{CHOSEN, EXPECTED, Field, PROMPT, REJECTED, Record};
 use crate::tokenize::Message;
@@ -18,8 +21,8 @@ use crate::{Error, Result};
 
 const COLUMN_TYPES: &str = "`string` or `list<struct<role: string, content: string>>`";
 
-/// Reads every record of a Parquet file. The Arrow/Parquet decoders panic on some corrupt files;
-/// that becomes an error naming the file (see [`crate::decoder_guard`]).
+/// Reads every record of a Parquet file. The Parquet decoder panics on some corrupt files; that
+/// becomes an error naming the file (see [`crate::decoder_guard`]).
 pub fn read_parquet(path: &Path) -> Result<Vec<Record>> {
     crate::decoder_guard::guard(|| read_unguarded(path)).unwrap_or_else(|failure| {
         Err(Error::data(
@@ -36,17 +39,25 @@ fn read_unguarded(path: &Path) -> Result<Vec<Record>> {
     let unreadable = |e: parquet::errors::ParquetError| {
         Error::data(&name, format!("cannot read as Parquet: {e}"))
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(unreadable)?;
-    let schema = builder.schema().clone();
-    let mut roots = Vec::new();
+    let reader = SerializedFileReader::new(file).map_err(unreadable)?;
+    let schema = reader.metadata().file_metadata().schema();
+    let mut selected: Vec<TypePtr> = Vec::new();
     for (column, required) in [(PROMPT, false), (CHOSEN, true), (REJECTED, true)] {
-        match schema.index_of(column) {
-            Ok(index) => {
-                check_type(schema.field(index).data_type(), &name, column)?;
-                roots.push(index);
+        match schema.get_fields().iter().find(|f| f.name() == column) {
+            Some(field) => {
+                if !(is_string(field) || message_struct(field).is_some()) {
+                    return Err(Error::data(
+                        &name,
+                        format!(
+                            "column `{column}` has type `{}`; expected {COLUMN_TYPES}",
+                            describe(field)
+                        ),
+                    ));
+                }
+                selected.push(field.clone());
             }
-            Err(_) if required => {
-                let found: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            None if required => {
+                let found: Vec<&str> = schema.get_fields().iter().map(|f| f.name()).collect();
                 return Err(Error::data(
                     &name,
                     format!(
@@ -56,45 +67,44 @@ fn read_unguarded(path: &Path) -> Result<Vec<Record>> {
                     ),
                 ));
             }
-            Err(_) => {}
+            None => {}
         }
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder.with_projection(mask).build().map_err(unreadable)?;
+    let projection = Type::group_type_builder(schema.name())
+        .with_fields(selected)
+        .build()
+        .map_err(unreadable)?;
+    let rows = reader.get_row_iter(Some(projection)).map_err(unreadable)?;
     let mut records = Vec::new();
-    for batch in reader {
-        let batch =
-            batch.map_err(|e| Error::data(&name, format!("cannot read as Parquet: {e}")))?;
-        let columns = [PROMPT, CHOSEN, REJECTED].map(|c| batch.column_by_name(c).cloned());
-        for row in 0..batch.num_rows() {
-            let location = format!("{name}:row {}", records.len());
-            let cell = |index: usize, column: &str| -> Result<Option<Field>> {
-                let Some(array) = &columns[index] else {
-                    return Ok(None);
-                };
-                let field = read_cell(array.as_ref(), row)
-                    .map_err(|e| Error::data(&location, format!("column `{column}`: {e}")))?;
-                let field = field.ok_or_else(|| {
-                    Error::data(
-                        &location,
-                        format!("field `{column}` is null; expected {EXPECTED}"),
-                    )
-                })?;
-                field.check_not_empty(&location, column)?;
-                Ok(Some(field))
+    for row in rows {
+        let row = row.map_err(unreadable)?;
+        let location = format!("{name}:row {}", records.len());
+        let cell = |column: &str| -> Result<Option<Field>> {
+            let Some((_, value)) = row.get_column_iter().find(|(n, _)| n.as_str() == column) else {
+                return Ok(None);
             };
-            let prompt = cell(0, PROMPT)?;
-            // Both columns exist (checked against the schema above).
-            let missing = |c: &str| Error::data(&location, format!("no `{c}` column"));
-            let chosen = cell(1, CHOSEN)?.ok_or_else(|| missing(CHOSEN))?;
-            let rejected = cell(2, REJECTED)?.ok_or_else(|| missing(REJECTED))?;
-            records.push(Record {
-                location,
-                prompt,
-                chosen,
-                rejected,
-            });
-        }
+            let field = read_cell(value)
+                .map_err(|e| Error::data(&location, format!("column `{column}`: {e}")))?;
+            let field = field.ok_or_else(|| {
+                Error::data(
+                    &location,
+                    format!("field `{column}` is null; expected {EXPECTED}"),
+                )
+            })?;
+            field.check_not_empty(&location, column)?;
+            Ok(Some(field))
+        };
+        let prompt = cell(PROMPT)?;
+        // Both columns exist (checked against the schema above).
+        let missing = |c: &str| Error::data(&location, format!("no `{c}` column"));
+        let chosen = cell(CHOSEN)?.ok_or_else(|| missing(CHOSEN))?;
+        let rejected = cell(REJECTED)?.ok_or_else(|| missing(REJECTED))?;
+        records.push(Record {
+            location,
+            prompt,
+            chosen,
+            rejected,
+        });
     }
     if records.is_empty() {
         return Err(Error::data(name, "contains no rows"));
@@ -102,117 +112,114 @@ fn read_unguarded(path: &Path) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-fn is_string(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    )
+/// A UTF-8 string column (`BYTE_ARRAY` annotated `STRING`/`UTF8`).
+fn is_string(t: &Type) -> bool {
+    let info = t.get_basic_info();
+    t.is_primitive()
+        && t.get_physical_type() == Physical::BYTE_ARRAY
+        && (matches!(info.logical_type_ref(), Some(LogicalType::String))
+            || info.converted_type() == ConvertedType::UTF8)
 }
 
-/// Accepts a string column or a list of `{role, content}` string structs (extra struct fields are
-/// ignored); anything else is an error naming the column and its type.
-fn check_type(data_type: &DataType, file: &str, column: &str) -> Result<()> {
-    let ok = match data_type {
-        t if is_string(t) => true,
-        DataType::List(item) | DataType::LargeList(item) => match item.data_type() {
-            DataType::Struct(fields) => ["role", "content"].iter().all(|key| {
-                fields
-                    .iter()
-                    .any(|f| f.name() == key && is_string(f.data_type()))
-            }),
-            _ => false,
-        },
-        _ => false,
+/// Whether `t` is annotated as a list.
+fn is_list(t: &Type) -> bool {
+    let info = t.get_basic_info();
+    t.is_group()
+        && (matches!(info.logical_type_ref(), Some(LogicalType::List))
+            || info.converted_type() == ConvertedType::LIST)
+}
+
+/// The element type of a list group: the child of its repeated group in the standard three-level
+/// layout, or the repeated group itself in the legacy two-level one.
+fn list_element(t: &Type) -> Option<&Type> {
+    if !t.is_group() {
+        return None;
+    }
+    let [repeated] = t.get_fields() else {
+        return None;
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::data(
-            file,
-            format!("column `{column}` has type `{data_type}`; expected {COLUMN_TYPES}"),
-        ))
+    if repeated.get_basic_info().repetition() != Repetition::REPEATED {
+        return None;
+    }
+    if !repeated.is_group() {
+        return Some(repeated);
+    }
+    match repeated.get_fields() {
+        [element] => Some(element),
+        _ => Some(repeated),
     }
 }
 
-/// A string column of any of Arrow's three string layouts.
-enum Strings<'a> {
-    Small(&'a StringArray),
-    Large(&'a LargeStringArray),
-    View(&'a StringViewArray),
+/// The message struct of a `list<struct<role: string, content: string, ...>>` column (extra struct
+/// fields are allowed and ignored), or `None` for any other type.
+fn message_struct(t: &Type) -> Option<&Type> {
+    let element = list_element(t).filter(|_| is_list(t))?;
+    let has = |key: &str| {
+        element
+            .get_fields()
+            .iter()
+            .any(|f| f.name() == key && is_string(f))
+    };
+    (element.is_group() && has("role") && has("content")).then_some(element)
 }
 
-impl<'a> Strings<'a> {
-    fn new(array: &'a dyn Array) -> Option<Self> {
-        if let Some(a) = array.as_string_opt::<i32>() {
-            Some(Strings::Small(a))
-        } else if let Some(a) = array.as_string_opt::<i64>() {
-            Some(Strings::Large(a))
-        } else {
-            array.as_string_view_opt().map(Strings::View)
-        }
+/// A column type in the words of [`COLUMN_TYPES`]: `string`, `int64`, `list<…>`, `struct<…>`.
+fn describe(t: &Type) -> String {
+    if is_string(t) {
+        return "string".into();
     }
-
-    fn get(&self, i: usize) -> Option<&'a str> {
-        match self {
-            Strings::Small(a) => (!a.is_null(i)).then(|| a.value(i)),
-            Strings::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
-            Strings::View(a) => (!a.is_null(i)).then(|| a.value(i)),
-        }
+    if t.is_primitive() {
+        return match t.get_physical_type() {
+            Physical::BYTE_ARRAY => "binary".into(),
+            other => format!("{other}").to_lowercase(),
+        };
     }
+    if is_list(t)
+        && let Some(element) = list_element(t)
+    {
+        return format!("list<{}>", describe(element));
+    }
+    let fields: Vec<String> = t
+        .get_fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), describe(f)))
+        .collect();
+    format!("struct<{}>", fields.join(", "))
 }
 
 /// One cell: `Ok(None)` for null; `Err` describes a malformed message list.
-fn read_cell(array: &dyn Array, row: usize) -> std::result::Result<Option<Field>, String> {
-    if array.is_null(row) {
-        return Ok(None);
+fn read_cell(cell: &Cell) -> std::result::Result<Option<Field>, String> {
+    match cell {
+        Cell::Null => Ok(None),
+        Cell::Str(s) => Ok(Some(Field::Text(s.clone()))),
+        Cell::ListInternal(list) => read_messages(list).map(Some),
+        other => Err(format!(
+            "unsupported value `{other}`; expected {COLUMN_TYPES}"
+        )),
     }
-    if let Some(strings) = Strings::new(array) {
-        return Ok(strings.get(row).map(|s| Field::Text(s.to_owned())));
-    }
-    if let Some(list) = array.as_list_opt::<i32>() {
-        return read_messages(list, row).map(Some);
-    }
-    if let Some(list) = array.as_list_opt::<i64>() {
-        return read_messages(list, row).map(Some);
-    }
-    Err(format!(
-        "unsupported type `{}`; expected {COLUMN_TYPES}",
-        array.data_type()
-    ))
 }
 
-fn read_messages<O: OffsetSizeTrait>(
-    list: &GenericListArray<O>,
-    row: usize,
-) -> std::result::Result<Field, String> {
-    let values = list.values();
-    let messages: &StructArray = values
-        .as_struct_opt()
-        .ok_or_else(|| format!("list items have type `{}`", values.data_type()))?;
-    let child = |key: &str| {
-        messages
-            .column_by_name(key)
-            .and_then(|c| Strings::new(c.as_ref()))
-            .ok_or_else(|| format!("messages have no string field `{key}`"))
-    };
-    let (roles, contents) = (child("role")?, child("content")?);
-    let offsets = list.value_offsets();
-    let (start, end) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
-    (start..end)
+fn read_messages(list: &List) -> std::result::Result<Field, String> {
+    list.elements()
+        .iter()
         .enumerate()
-        .map(|(i, j)| {
-            if messages.is_null(j) {
-                return Err(format!("message [{i}] is null"));
-            }
-            let text = |strings: &Strings, key: &str| {
-                strings
-                    .get(j)
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("message [{i}] has a null `{key}`"))
+        .map(|(i, message)| {
+            let fields = match message {
+                Cell::Group(row) => row,
+                Cell::Null => return Err(format!("message [{i}] is null")),
+                other => return Err(format!("message [{i}] is `{other}`, not a struct")),
+            };
+            let text = |key: &str| match fields.get_column_iter().find(|(n, _)| n.as_str() == key) {
+                Some((_, Cell::Str(s))) => Ok(s.clone()),
+                Some((_, Cell::Null)) => Err(format!("message [{i}] has a null `{key}`")),
+                Some((_, other)) => Err(format!(
+                    "message [{i}] has `{key}` = `{other}`, not a string"
+                )),
+                None => Err(format!("messages have no string field `{key}`")),
             };
             Ok(Message {
-                role: text(&roles, "role")?,
-                content: text(&contents, "content")?,
+                role: text("role")?,
+                content: text("content")?,
             })
         })
         .collect::<std::result::Result<Vec<_>, _>>()

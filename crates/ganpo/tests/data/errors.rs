@@ -167,7 +167,7 @@ fn parquet_errors_name_the_column_or_row() {
     let err = |name: &str| read_records(&file(name)).unwrap_err().to_string();
     let bad_type = err("bad_type.parquet");
     assert!(
-        bad_type.contains("column `rejected` has type `Int64`"),
+        bad_type.contains("column `rejected` has type `int64`"),
         "{bad_type}"
     );
     let null = err("null_cell.parquet");
@@ -178,7 +178,7 @@ fn parquet_errors_name_the_column_or_row() {
     );
     let bad_struct = err("bad_struct.parquet");
     assert!(
-        bad_struct.contains("column `chosen` has type `List("),
+        bad_struct.contains("column `chosen` has type `list<struct<role: string, text: string>>`"),
         "{bad_struct}"
     );
     let missing = err("missing_column.parquet");
