@@ -12,6 +12,8 @@ pub mod gguf;
 pub mod init;
 pub mod layers;
 pub mod load;
+pub mod lora;
+pub mod peft;
 mod recompute;
 pub mod rotary;
 pub mod save;
