@@ -6,17 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// The projections an adapter may wrap, in the order PEFT's `"all-linear"` finds them in a
-/// Llama-family decoder layer. The LM head is never a target (as in PEFT).
-pub const LORA_MODULES: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+use crate::model::lora::{LORA_MODULES, LoraSpec, lora_scaling};
 
 /// `target_modules`: a list of projection names, or the string `"all-linear"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +92,21 @@ impl LoraSection {
         lora_scaling(self.lora_alpha, self.r, self.use_rslora)
     }
 
+    /// The adapters' spec (after [`LoraSection::check`]; an invalid `target_modules` is an error).
+    pub fn spec(&self) -> crate::Result<LoraSpec> {
+        let targets = self
+            .target_modules
+            .resolve()
+            .map_err(crate::Error::Config)?;
+        Ok(LoraSpec {
+            r: self.r,
+            lora_alpha: self.lora_alpha,
+            lora_dropout: self.lora_dropout,
+            target_modules: targets.into_iter().map(str::to_owned).collect(),
+            use_rslora: self.use_rslora,
+        })
+    }
+
     /// Checks every value; the message names the key and what to do.
     pub fn check(&self, gradient_checkpointing: bool) -> std::result::Result<(), (String, String)> {
         let fail = |key: &str, msg: String| Err((format!("lora.{key}"), msg));
@@ -153,14 +158,5 @@ impl LoraSection {
             );
         }
         Ok(())
-    }
-}
-
-/// PEFT's `scaling`: `alpha / r`, or `alpha / sqrt(r)` when rank-stabilized.
-pub fn lora_scaling(alpha: f64, r: usize, use_rslora: bool) -> f64 {
-    if use_rslora {
-        alpha / (r as f64).sqrt()
-    } else {
-        alpha / r as f64
     }
 }

@@ -10,17 +10,38 @@
 //! the fused decoder-block ops do not carry adapters yet.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Tensor, Var};
 
 use super::decoder::CausalLm;
+use super::lora_dropout::LoraDropout;
 use super::weights::{LoadedParams, Trainability, Weights};
-use crate::config::lora::lora_scaling;
 use crate::ganpo::rng::{DropoutRng, SplitMix64};
 use crate::kernels::{self, ParamGrads};
 use crate::{Error, Result};
+
+/// The projections an adapter may wrap, in the order PEFT's `"all-linear"` finds them in a
+/// Llama-family decoder layer. The LM head is never a target (as in PEFT).
+pub const LORA_MODULES: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+/// PEFT's `scaling`: `alpha / r`, or `alpha / sqrt(r)` when rank-stabilized.
+pub fn lora_scaling(alpha: f64, r: usize, use_rslora: bool) -> f64 {
+    if use_rslora {
+        alpha / (r as f64).sqrt()
+    } else {
+        alpha / r as f64
+    }
+}
 
 /// What an adapted model's adapters are: PEFT's `LoraConfig` fields that shape the computation.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +52,7 @@ pub struct LoraSpec {
     pub lora_alpha: f64,
     /// Dropout probability on the adapter input (0 = none).
     pub lora_dropout: f64,
-    /// Targeted projection names (`q_proj`, ...), in [`crate::config::lora::LORA_MODULES`] order.
+    /// Targeted projection names (`q_proj`, ...), in [`LORA_MODULES`] order.
     pub target_modules: Vec<String>,
     /// α/√r instead of α/r.
     pub use_rslora: bool,
@@ -42,49 +63,6 @@ impl LoraSpec {
     pub fn scaling(&self) -> f64 {
         lora_scaling(self.lora_alpha, self.r, self.use_rslora)
     }
-
-    /// The spec of a `[lora]` config table.
-    pub fn from_section(s: &crate::config::lora::LoraSection) -> Result<Self> {
-        let targets = s.target_modules.resolve().map_err(Error::Config)?;
-        Ok(LoraSpec {
-            r: s.r,
-            lora_alpha: s.lora_alpha,
-            lora_dropout: s.lora_dropout,
-            target_modules: targets.into_iter().map(str::to_owned).collect(),
-            use_rslora: s.use_rslora,
-        })
-    }
-}
-
-/// The dropout shared by a model's adapters: on only inside a training forward
-/// ([`CausalLm::lora_training`]); each adapter application draws the generator's next mask, so the
-/// masks are a pure function of the seed and the number drawn (saved in checkpoints).
-#[derive(Debug)]
-pub struct LoraDropout {
-    p: f64,
-    rng: Mutex<DropoutRng>,
-    active: AtomicBool,
-}
-
-impl LoraDropout {
-    /// `dropout(x)`: `x` itself when inactive, else `x ⊙ mask / (1 − p)`.
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.active.load(Ordering::SeqCst) || self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let draw = {
-            let mut rng = self
-                .rng
-                .lock()
-                .map_err(|_| Error::Training("LoRA dropout generator poisoned".into()))?;
-            rng.draws = rng.draws.wrapping_add(1);
-            *rng
-        };
-        let keep = (1.0 / (1.0 - self.p)) as f32;
-        let factors = draw.keep_factors(draw.draws, x.elem_count(), self.p, keep);
-        let mask = Tensor::from_vec(factors, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok((x * mask)?)
-    }
 }
 
 /// One projection's adapter.
@@ -93,7 +71,7 @@ pub struct LoraAdapter {
     a: Tensor,
     b: Tensor,
     scale: f64,
-    dropout: Option<Arc<LoraDropout>>,
+    pub(super) dropout: Option<Arc<LoraDropout>>,
 }
 
 impl LoraAdapter {
@@ -138,18 +116,6 @@ pub enum LoraInit<'a> {
 /// PEFT's key of a projection's A or B: `base_model.model.<hf name without .weight>.lora_A.weight`.
 pub fn peft_key(hf_prefix: &str, which: char) -> String {
     format!("base_model.model.{hf_prefix}.lora_{which}.weight")
-}
-
-/// Guard of a training forward: adapter dropout is on while it lives.
-#[derive(Debug)]
-pub struct LoraTraining(Option<Arc<LoraDropout>>);
-
-impl Drop for LoraTraining {
-    fn drop(&mut self) {
-        if let Some(d) = &self.0 {
-            d.active.store(false, Ordering::SeqCst);
-        }
-    }
 }
 
 impl CausalLm {
@@ -332,47 +298,6 @@ impl CausalLm {
             &self.device,
         );
         CausalLm::from_weights(self.config.clone(), weights, self.dtype, &self.device)
-    }
-
-    /// Turns adapter dropout on until the guard drops: wrap the policy's training forwards in it.
-    pub fn lora_training(&self) -> LoraTraining {
-        let dropout = self.adapter_dropout();
-        if let Some(d) = &dropout {
-            d.active.store(true, Ordering::SeqCst);
-        }
-        LoraTraining(dropout)
-    }
-
-    /// The adapter dropout generator's state (saved with checkpoints), when dropout is on.
-    pub fn lora_dropout_rng(&self) -> Result<Option<DropoutRng>> {
-        self.adapter_dropout()
-            .map(|d| {
-                d.rng
-                    .lock()
-                    .map(|r| *r)
-                    .map_err(|_| Error::Training("LoRA dropout generator poisoned".into()))
-            })
-            .transpose()
-    }
-
-    /// Restores the adapter dropout generator's state.
-    pub fn set_lora_dropout_rng(&self, state: DropoutRng) -> Result<()> {
-        if let Some(d) = self.adapter_dropout() {
-            *d.rng
-                .lock()
-                .map_err(|_| Error::Training("LoRA dropout generator poisoned".into()))? = state;
-        }
-        Ok(())
-    }
-
-    fn adapter_dropout(&self) -> Option<Arc<LoraDropout>> {
-        self.layers.iter().find_map(|layer| {
-            layer
-                .clone()
-                .projections_mut()
-                .into_iter()
-                .find_map(|(_, l)| l.adapter().and_then(|a| a.dropout.clone()))
-        })
     }
 }
 

@@ -13,6 +13,7 @@ pub mod init;
 pub mod layers;
 pub mod load;
 pub mod lora;
+pub mod lora_dropout;
 pub mod peft;
 mod recompute;
 pub mod rotary;

@@ -11,10 +11,9 @@ use serde_json::{Value, json};
 
 use super::decoder::CausalLm;
 use super::load::{LoadedModel, load_model, read_safetensors};
-use super::lora::{LoraInit, LoraSpec};
+use super::lora::{LORA_MODULES, LoraInit, LoraSpec};
 use super::save::write_safetensors;
 use super::weights::Trainability;
-use crate::config::lora::LORA_MODULES;
 use crate::{Error, Result};
 
 /// The adapter's configuration file.

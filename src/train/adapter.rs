@@ -30,7 +30,7 @@ pub fn load_policy(config: &TrainConfig, device: &Device) -> Result<LoadedModel>
             device,
         );
     };
-    let spec = LoraSpec::from_section(section)?;
+    let spec = section.spec()?;
     match &section.init_from {
         None => attach(
             config,
@@ -53,7 +53,7 @@ pub fn resume_policy(config: &TrainConfig, dir: &Path, device: &Device) -> Resul
     let Some(section) = &config.lora else {
         return load_model(&policy_dir, Trainability::Trainable, DType::F32, device);
     };
-    let spec = LoraSpec::from_section(section)?;
+    let spec = section.spec()?;
     let (saved, tensors) = read_adapter(&policy_dir)?;
     check_same_adapter(&spec, &saved, "the checkpoint's adapter", &policy_dir)?;
     attach(config, &spec, LoraInit::Tensors(&tensors), device)
