@@ -7,7 +7,7 @@
     tests/fixtures/lora/golden.safetensors (+ golden.json with versions and seed).
 (b) `check DIR`: loads an adapter written by ganpo onto the same base with
     `PeftModel.from_pretrained` and compares its logits with ganpo's (DIR/ganpo_logits.safetensors,
-    written by the `lora_peft_roundtrip` example/test) and with the merged model when DIR/merged exists.
+    left by `GANPO_LORA_EXPORT=DIR cargo test --test lora ganpo_writes`) and with DIR/merged (ganpo merge).
 
 Run from the repository root:
   python tools/golden/lora_peft.py write
