@@ -21,7 +21,7 @@ fn keys(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
 
 #[test]
 fn readme_config_reference_matches_the_config_types() {
-    let text = "[model]\npath = \"m\"\nreference = \"r\"\n[data]\ntrain_file = \"t\"\neval_file = \"e\"\nmax_completion_length = 9\n[loss]\nrpo_alpha = 1.0\nld_alpha = 0.5\n[loss.objective]\ntype = \"sigmoid\"\n[ganpo]\ndisc_learning_rate = 1e-6\ninit_from = \"d\"\n[training]\nmax_steps = 3\nper_device_eval_batch_size = 2\n";
+    let text = "[model]\npath = \"m\"\nreference = \"r\"\n[data]\ntrain_file = \"t\"\neval_file = \"e\"\nmax_completion_length = 9\n[loss]\nrpo_alpha = 1.0\nld_alpha = 0.5\n[loss.objective]\ntype = \"sigmoid\"\n[ganpo]\ndisc_learning_rate = 1e-6\ninit_from = \"d\"\n[lora]\ninit_from = \"a\"\n[training]\nmax_steps = 3\nper_device_eval_batch_size = 2\n";
     let config = TrainConfig::from_toml(text, &[], "test").unwrap();
     let value: toml::Value = toml::from_str(&config.to_toml()).unwrap();
     let mut all = Vec::new();

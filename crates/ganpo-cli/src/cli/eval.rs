@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use candle_core::DType;
 use clap::ValueEnum;
 use ganpo::data::{DataConfig, PreferenceDataset};
 use ganpo::eval::{EvalSettings, ProbeConfig, evaluate, prompts_from_pairs, prompts_from_texts};
-use ganpo::model::{Trainability, load_model};
+use ganpo::model::peft::load_frozen;
 use ganpo::train::trainer::parse_device;
 
 use crate::judge::{Judge, SentimentJudge, StructuredTaskJudge};
@@ -32,6 +31,9 @@ pub struct EvalArgs {
     /// The trained policy (Hugging Face directory or GGUF file).
     #[arg(long)]
     policy: PathBuf,
+    /// A PEFT LoRA adapter directory applied on top of --policy (e.g. a LoRA run's `final/`).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// The reference it was trained from.
     #[arg(long)]
     reference: PathBuf,
@@ -111,11 +113,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         super::output::check_writable(path, "--output")?;
     }
     let device = parse_device(&args.device)?;
-    let load = |path: &PathBuf| {
-        load_model(path, Trainability::Frozen, DType::F32, &device)
-            .with_context(|| format!("loading {}", path.display()))
+    let load = |path: &PathBuf, adapter: Option<&std::path::Path>| {
+        load_frozen(path, adapter, &device).with_context(|| format!("loading {}", path.display()))
     };
-    let (policy, reference) = (load(&args.policy)?, load(&args.reference)?);
+    let policy = load(&args.policy, args.adapter.as_deref())?;
+    let reference = load(&args.reference, None)?;
     let (pv, rv) = (
         policy.model.config().vocab_size,
         reference.model.config().vocab_size,

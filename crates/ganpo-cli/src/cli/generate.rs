@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use ganpo::generate::{GenerationConfig, SamplingConfig, generate};
-use ganpo::model::{Trainability, load_model};
+use ganpo::model::peft::load_frozen;
 use ganpo::tokenize::Message;
 use serde_json::{Value, json};
 
@@ -18,6 +18,9 @@ pub struct GenerateArgs {
     /// A Hugging Face model directory, a GGUF file, or a training checkpoint directory.
     #[arg(long)]
     model: PathBuf,
+    /// A PEFT LoRA adapter directory applied on top of --model (e.g. a run's `final/`).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// One prompt (printed to stdout unless --output is given).
     #[arg(long, conflicts_with = "prompts")]
     prompt: Option<String>,
@@ -112,7 +115,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         super::output::check_writable(path, "--output")?;
     }
-    let loaded = load_model(&args.model, Trainability::Frozen, DType::F32, &Device::Cpu)
+    let loaded = load_frozen(&args.model, args.adapter.as_deref(), &Device::Cpu)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,

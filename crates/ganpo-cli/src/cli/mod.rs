@@ -7,6 +7,7 @@ mod eval;
 mod generate;
 mod inspect;
 mod interrupt;
+mod merge;
 mod output;
 mod plot;
 mod render;
@@ -49,6 +50,8 @@ enum Command {
     /// Evaluate a policy against its reference: preference metrics, KL and judge scores per
     /// sampling temperature, latent MMD and a linear probe.
     Eval(eval::EvalArgs),
+    /// Merge a PEFT LoRA adapter into its base model: a Hugging Face directory with W + s·B·A.
+    Merge(merge::MergeArgs),
     /// Plot a training run's curves (and an eval report's temperature sweep) as PNG files.
     Plot(plot::PlotArgs),
     /// Time training steps of DPO and DPO + GANPO per phase, with achieved GFLOP/s against a
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Study(command) => study::run(command),
     }

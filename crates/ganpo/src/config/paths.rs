@@ -7,13 +7,14 @@
 use std::path::{Path, PathBuf};
 
 /// Every config key holding a file or directory path.
-pub const PATH_KEYS: [&str; 6] = [
+pub const PATH_KEYS: [&str; 7] = [
     "model.path",
     "model.reference",
     "data.train_file",
     "data.eval_file",
     "training.output_dir",
     "ganpo.init_from",
+    "lora.init_from",
 ];
 
 /// `base/p` made absolute (against the current directory when `base` is relative). An empty path

@@ -238,6 +238,9 @@ pub struct TrainConfig {
     /// The GANPO regularizer; absent = off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ganpo: Option<GanpoSection>,
+    /// Low-rank adapters (PEFT's names); absent = full fine-tuning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<super::lora::LoraSection>,
     /// The loop.
     #[serde(default)]
     pub training: TrainingSection,

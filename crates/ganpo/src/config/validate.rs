@@ -204,6 +204,10 @@ impl TrainConfig {
         if let Some(g) = &self.ganpo {
             self.check_ganpo(g)?;
         }
+        if let Some(l) = &self.lora {
+            l.check(t.gradient_checkpointing)
+                .map_err(|(key, message)| Invalid::new(&key, message))?;
+        }
         if !(self.model.device == "cpu" || self.model.device.starts_with("cuda")) {
             return Err(Invalid::new(
                 "model.device",
@@ -282,6 +286,10 @@ impl TrainConfig {
             (
                 "ganpo.init_from",
                 self.ganpo.as_ref().and_then(|g| g.init_from.as_deref()),
+            ),
+            (
+                "lora.init_from",
+                self.lora.as_ref().and_then(|l| l.init_from.as_deref()),
             ),
         ];
         for (key, path) in inputs {

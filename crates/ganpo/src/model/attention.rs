@@ -94,6 +94,24 @@ impl Attention {
         })
     }
 
+    /// The projections by name, for attaching adapters.
+    pub(crate) fn projections_mut(&mut self) -> [(&'static str, &mut Linear); 4] {
+        [
+            ("q_proj", &mut self.q_proj),
+            ("k_proj", &mut self.k_proj),
+            ("v_proj", &mut self.v_proj),
+            ("o_proj", &mut self.o_proj),
+        ]
+    }
+
+    /// Whether any projection carries a LoRA adapter (such layers take the composed path: the
+    /// fused ops read the base weights only).
+    fn adapted(&self) -> bool {
+        [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj]
+            .iter()
+            .any(|p| p.adapter().is_some())
+    }
+
     /// Whether this layer uses the sliding-window mask.
     pub fn kind(&self) -> AttentionKind {
         self.kind
@@ -125,6 +143,14 @@ impl Attention {
         start: usize,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (cos, sin) = rotary.tables(start, x.dim(1)?, x.dtype())?;
+        if self.adapted() {
+            let (q, k, v) = self.qkv(x)?;
+            return Ok((
+                kernels::rope(&q, &cos, &sin)?,
+                kernels::rope(&k, &cos, &sin)?,
+                v,
+            ));
+        }
         let heads = |proj: &Linear, heads: usize, rope: Option<kernels::RopeTables<'_>>| {
             kernels::project_heads(x, proj.weight(), proj.bias(), heads, rope)
         };
@@ -185,7 +211,12 @@ impl Attention {
         match (self.softcap, self.o_proj.bias()) {
             (None, None) => {
                 let out = kernels::attention(&q, &k, &v, mask, self.scale, None)?;
-                kernels::linear_residual(&out, self.o_proj.weight(), residual)
+                let y = kernels::linear_residual(&out, self.o_proj.weight(), residual)?;
+                match self.o_proj.adapter() {
+                    // The adapter's update adds into the residual sum (LoRA is linear in `y`).
+                    Some(adapter) => adapter.add_to(&y, &out),
+                    None => Ok(y),
+                }
             }
             _ => Ok((residual + self.attend(&q, &k, &v, mask)?)?),
         }
@@ -207,8 +238,8 @@ impl Attention {
             (None, None, None) => Some(None),
             _ => None,
         };
-        let Some(qkv_bias) =
-            qkv_bias.filter(|_| self.softcap.is_none() && self.o_proj.bias().is_none())
+        let Some(qkv_bias) = qkv_bias
+            .filter(|_| self.softcap.is_none() && self.o_proj.bias().is_none() && !self.adapted())
         else {
             return self.forward_residual(&norm.forward(x)?, rotary, masks, x);
         };

@@ -75,6 +75,16 @@ impl DecoderLayer {
         })
     }
 
+    /// The projections that may carry LoRA adapters, with their Hugging Face names relative to
+    /// the layer (`self_attn.q_proj`, ..., `mlp.down_proj`).
+    pub(crate) fn projections_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let attn = self.self_attn.projections_mut().into_iter();
+        let mlp = self.mlp.projections_mut().into_iter();
+        attn.map(|(n, l)| (format!("self_attn.{n}"), l))
+            .chain(mlp.map(|(n, l)| (format!("mlp.{n}"), l)))
+            .collect()
+    }
+
     /// The layer's attention block.
     pub fn attention(&self) -> &Attention {
         &self.self_attn
@@ -147,19 +157,21 @@ impl DecoderLayer {
 
 /// A causal language model of the Llama family.
 pub struct CausalLm {
-    config: ModelConfig,
-    embed_tokens: Tensor,
-    layers: Vec<DecoderLayer>,
-    norm: RmsNorm,
-    lm_head: Linear,
-    rotary: Rotary,
-    params: LoadedParams,
+    pub(super) config: ModelConfig,
+    pub(super) embed_tokens: Tensor,
+    pub(super) layers: Vec<DecoderLayer>,
+    pub(super) norm: RmsNorm,
+    pub(super) lm_head: Linear,
+    pub(super) rotary: Rotary,
+    pub(super) params: LoadedParams,
     /// Set when gradient checkpointing is on: where recomputed layers put their parameter gradients.
-    recompute: Option<RecomputedGrads>,
+    pub(super) recompute: Option<RecomputedGrads>,
     /// Set for a trainable model: where the fused blocks put their weights' gradients.
-    block_grads: Option<ParamGrads>,
-    dtype: DType,
-    device: Device,
+    pub(super) block_grads: Option<ParamGrads>,
+    /// Set when LoRA adapters are attached ([`super::lora`]).
+    pub(super) lora: Option<super::lora::LoraSpec>,
+    pub(super) dtype: DType,
+    pub(super) device: Device,
 }
 
 impl std::fmt::Debug for CausalLm {
@@ -215,6 +227,7 @@ impl CausalLm {
             params,
             recompute: None,
             block_grads,
+            lora: None,
             dtype,
             device: device.clone(),
         })

@@ -7,13 +7,16 @@
 use candle_core::Tensor;
 
 use super::config::Activation;
+use super::lora::LoraAdapter;
 use super::weights::Weights;
 use crate::{Result, kernels};
 
-/// `y = x Wᵀ + b` with Hugging Face's `[out, in]` weight layout.
+/// `y = x Wᵀ + b` with Hugging Face's `[out, in]` weight layout, plus a LoRA update when an
+/// adapter is attached ([`super::lora`]).
 #[derive(Debug, Clone)]
 pub struct Linear {
     inner: candle_nn::Linear,
+    lora: Option<LoraAdapter>,
 }
 
 impl Linear {
@@ -33,6 +36,7 @@ impl Linear {
         };
         Ok(Linear {
             inner: candle_nn::Linear::new(weight, bias),
+            lora: None,
         })
     }
 
@@ -40,6 +44,7 @@ impl Linear {
     pub fn from_weight(weight: Tensor) -> Self {
         Linear {
             inner: candle_nn::Linear::new(weight, None),
+            lora: None,
         }
     }
 
@@ -53,9 +58,24 @@ impl Linear {
         self.inner.bias()
     }
 
-    /// Applies the projection to `[..., in_dim]` as one 2-D product ([`kernels::linear`]).
+    /// The LoRA adapter, if one is attached.
+    pub fn adapter(&self) -> Option<&LoraAdapter> {
+        self.lora.as_ref()
+    }
+
+    /// Attaches (or with `None` removes) a LoRA adapter.
+    pub(crate) fn set_adapter(&mut self, adapter: Option<LoraAdapter>) {
+        self.lora = adapter;
+    }
+
+    /// Applies the projection to `[..., in_dim]` as one 2-D product ([`kernels::linear`]), plus
+    /// the adapter's low-rank update when one is attached.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        kernels::linear(x, self.inner.weight(), self.inner.bias())
+        let y = kernels::linear(x, self.inner.weight(), self.inner.bias())?;
+        match &self.lora {
+            Some(adapter) => adapter.add_to(&y, x),
+            None => Ok(y),
+        }
     }
 }
 
@@ -129,9 +149,10 @@ impl Mlp {
         norm: &'a RmsNorm,
         post_norm: Option<&'a RmsNorm>,
     ) -> Option<kernels::MlpBlock<'a>> {
+        // The fused op has no biases and no adapters (adapted layers take the composed path).
         let biased = [&self.gate_proj, &self.up_proj, &self.down_proj]
             .iter()
-            .any(|p| p.bias().is_some());
+            .any(|p| p.bias().is_some() || p.adapter().is_some());
         let (norm_weight, eps, add_one) = norm.parts();
         // The block applies one ε and scaling to both norms (Gemma-2's agree).
         let post = match post_norm.map(RmsNorm::parts) {
@@ -151,15 +172,24 @@ impl Mlp {
         })
     }
 
+    /// The projections by name, for attaching adapters.
+    pub(crate) fn projections_mut(&mut self) -> [(&'static str, &mut Linear); 3] {
+        [
+            ("gate_proj", &mut self.gate_proj),
+            ("up_proj", &mut self.up_proj),
+            ("down_proj", &mut self.down_proj),
+        ]
+    }
+
     /// Applies the MLP to `[..., dim]`. Without a down-projection bias, the activation and the
     /// down projection are one op ([`kernels::gated_down`]) that recomputes the activation in
     /// backward instead of keeping it.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = self.gate_proj.forward(x)?;
         let up = self.up_proj.forward(x)?;
-        match self.down_proj.bias() {
-            None => kernels::gated_down(&gate, &up, self.down_proj.weight(), self.act),
-            Some(_) => self
+        match (self.down_proj.bias(), self.down_proj.adapter()) {
+            (None, None) => kernels::gated_down(&gate, &up, self.down_proj.weight(), self.act),
+            _ => self
                 .down_proj
                 .forward(&kernels::gated_activation(&gate, &up, self.act)?),
         }

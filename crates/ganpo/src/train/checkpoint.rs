@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! checkpoint-<step>/
-//!   policy/                     Hugging Face layout (config.json, model.safetensors, tokenizer)
+//!   policy/                     Hugging Face layout (config.json, model.safetensors, tokenizer);
+//!                               with [lora], the PEFT adapter (adapter_config.json,
+//!                               adapter_model.safetensors) + tokenizer, not the base model
 //!   optimizer.safetensors       policy AdamW moments
 //!   disc_chosen.safetensors     D⁺ parameters and spectral-norm u/v   (GANPO)
 //!   disc_rejected.safetensors   D⁻                                     (GANPO)
@@ -18,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint_dir::save_atomically;
@@ -28,7 +30,6 @@ use crate::config::train::TrainConfig;
 use crate::ganpo::RunningMeans;
 use crate::ganpo::rng::DropoutRng;
 use crate::losses::LossState;
-use crate::model::{Trainability, load_model, save_hf};
 use crate::{Error, Result};
 
 const PENDING_CHOSEN: &str = "disc_chosen_pending.safetensors";
@@ -60,6 +61,9 @@ struct TrainerState {
     optimizer_step: u64,
     loss_state: LossState,
     ganpo: Option<GanpoState>,
+    /// With `[lora]` and `lora_dropout > 0`: the adapters' dropout generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lora_dropout: Option<DropoutRng>,
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -74,12 +78,7 @@ impl Trainer {
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
         let t = &self.config.training;
         save_atomically(&t.output_dir, self.step, t.save_total_limit, |dir| {
-            save_hf(
-                &self.policy,
-                &self.tokenizer,
-                self.generation_config.as_ref(),
-                &dir.join("policy"),
-            )?;
+            self.save_policy(&dir.join("policy"))?;
             let optimizer_step = self
                 .optimizer
                 .save_state(&dir.join("optimizer.safetensors"))?;
@@ -124,6 +123,7 @@ impl Trainer {
                 optimizer_step,
                 loss_state: self.loss_state,
                 ganpo,
+                lora_dropout: self.policy.lora_dropout_rng()?,
             };
             write_json(&dir.join("trainer_state.json"), &state)?;
             std::fs::write(dir.join("config.toml"), self.config.to_toml())
@@ -156,12 +156,7 @@ impl Trainer {
         let saved = TrainConfig::load_saved(&saved_path)?;
         check_same_run(&saved, &config)?;
         let device = super::trainer::parse_device(&config.model.device)?;
-        let policy = load_model(
-            &dir.join("policy"),
-            Trainability::Trainable,
-            DType::F32,
-            &device,
-        )?;
+        let policy = super::adapter::resume_policy(&config, dir, &device)?;
         // The checkpoint holds the discriminators: `init_from` needs no reading (or existing).
         let mut fresh = config.clone();
         if let Some(g) = fresh.ganpo.as_mut() {
@@ -181,6 +176,9 @@ impl Trainer {
         trainer.step = state.step;
         trainer.cursor = state.cursor;
         trainer.loss_state = state.loss_state;
+        if let Some(rng) = state.lora_dropout {
+            trainer.policy.set_lora_dropout_rng(rng)?;
+        }
         match (trainer.ganpo.as_mut(), state.ganpo) {
             (Some(g), Some(s)) => {
                 let load = |name: &str| {

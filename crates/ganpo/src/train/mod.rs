@@ -1,6 +1,7 @@
 //! Training: the preference step, its forward half, gradient accumulation, checkpoint
 //! directories, data order, metrics and per-phase step timing.
 
+pub mod adapter;
 pub(crate) mod authors_step;
 pub mod checkpoint;
 pub mod checkpoint_dir;

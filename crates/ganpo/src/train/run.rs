@@ -126,14 +126,7 @@ impl Trainer {
             log.log(self.step, epoch, &m)?;
         }
         let checkpoint = self.save_checked()?;
-        let final_model = publish_dir(&t.output_dir, "final", |dir| {
-            crate::model::save_hf(
-                &self.policy,
-                &self.tokenizer,
-                self.generation_config.as_ref(),
-                dir,
-            )
-        })?;
+        let final_model = publish_dir(&t.output_dir, "final", |dir| self.save_policy(dir))?;
         Ok(RunOutcome::Finished {
             checkpoint,
             final_model,

@@ -30,7 +30,10 @@ pub(crate) fn policy_forward(
     with_wpo: bool,
     clock: &mut PhaseClock,
 ) -> Result<PairOutputs> {
+    // Adapter dropout (LoRA) applies to training forwards only.
+    let dropout = policy.lora_training();
     let pass = ModelPass::run(policy, &b.input_ids, &b.attention_mask, with_wpo)?;
+    drop(dropout);
     clock.lap(Phase::PolicyForward);
     let out = pair_outputs(policy, &pass, &b.input_ids, &b.loss_mask)?;
     clock.lap(Phase::LogpsAndLoss);

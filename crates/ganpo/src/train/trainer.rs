@@ -171,12 +171,7 @@ impl Trainer {
     /// once the run's length is known ([`crate::train::setup::RunSetup`] does both).
     pub fn new(config: TrainConfig) -> Result<Self> {
         let device = parse_device(&config.model.device)?;
-        let policy = load_model(
-            &config.model.path,
-            Trainability::Trainable,
-            DType::F32,
-            &device,
-        )?;
+        let policy = crate::train::adapter::load_policy(&config, &device)?;
         Self::assemble(
             config,
             policy.model,
@@ -194,15 +189,18 @@ impl Trainer {
         generation_config: Option<serde_json::Value>,
         device: Device,
     ) -> Result<Self> {
-        let reference = if needs_reference(&config)? {
+        let shared = crate::train::adapter::adapters_off_reference(&config, &policy);
+        let reference = if !needs_reference(&config)? {
+            None
+        } else if shared.is_some() {
+            shared
+        } else {
             let path = config
                 .model
                 .reference
                 .as_ref()
                 .unwrap_or(&config.model.path);
             Some(load_model(path, Trainability::Frozen, DType::F32, &device)?.model)
-        } else {
-            None
         };
         Self::assemble_with_reference(
             config,
