@@ -137,6 +137,24 @@ fn quick_study_runs_end_to_end_and_resumes() {
         "{report}"
     );
     assert!(!results["verdicts"].as_array().unwrap().is_empty());
+    // per_prompt.json holds the same values (every model, seed and temperature, prompt order).
+    let per_prompt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("per_prompt.json")).unwrap())
+            .unwrap();
+    let at_t1 = &per_prompt["models"]["dpo-b0.1"][0][0];
+    assert_eq!(at_t1["temperature"], 1.0);
+    let listed: Vec<f64> = at_t1["reward"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(listed, rewards);
+    assert_eq!(
+        per_prompt["prompts"].as_array().unwrap().len(),
+        rewards.len()
+    );
+    assert_eq!(per_prompt["models"].as_object().unwrap().len(), 6);
     for figure in [
         "frontier_T1.png",
         "reward_vs_T.png",

@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod evaluate;
 pub mod figures;
 pub mod pairs;
+pub mod per_prompt;
 pub mod progress;
 pub mod prompting;
 pub mod report;

@@ -1,5 +1,5 @@
-//! `report.md` and `results.json`: settings, measured time per phase, the pairs, one table per
-//! temperature (every mean with its standard error), the figures, and the verdict lines.
+//! `report.md`, `results.json` and `per_prompt.json`: settings, measured time per phase, the pairs,
+//! one table per temperature (every mean with its standard error), the figures, and the verdicts.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,6 +9,7 @@ use ganpo::{Error, Result};
 use serde::Serialize;
 
 use super::figures::draw;
+use super::per_prompt::write_per_prompt;
 use super::run::{ArmDone, PairsPhase, StudyData};
 use super::store::save_json;
 use super::summary::{SummaryRow, summarize};
@@ -31,8 +32,8 @@ pub struct StudyResults<'a> {
     pub verdicts: Vec<VerdictLine>,
 }
 
-/// Summarizes, judges and draws the study, writing `report.md`, `results.json` and
-/// `figures/*.png` into the output directory; returns the report's text.
+/// Summarizes, judges and draws the study, writing `report.md`, `results.json`,
+/// `per_prompt.json` and `figures/*.png` into the output directory; returns the report's text.
 pub fn write_report(data: &StudyData) -> Result<String> {
     let c = &data.config;
     let out = &c.output;
@@ -69,6 +70,8 @@ pub fn write_report(data: &StudyData) -> Result<String> {
         verdicts: lines,
     };
     save_json(&out.join("results.json"), &results)?;
+    let prompts: Vec<String> = data.eval_prompts.iter().map(|p| p.text.clone()).collect();
+    write_per_prompt(out, &prompts, &data.samples)?;
     let text = markdown(data, &results, &figures, out);
     write_file_atomically(&out.join("report.md"), text.as_bytes())?;
     Ok(text)
