@@ -5,12 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
-use ganpo::config::train::TrainConfig;
-use ganpo::sysinfo::{peak_rss_mib, reset_peak_rss};
 use ganpo::train::metrics::Metrics;
-use ganpo::train::setup::RunSetup;
+use ganpo::train::to_completion::{RunEnd, Start, train_to_completion};
 use ganpo::{Error, Result};
 
 use super::config::ArmKnobs;
@@ -139,44 +136,27 @@ pub fn arm_config(
     )
 }
 
-/// Trains one arm to completion and evaluates it on the held-out pairs.
+/// Trains one arm to completion (afresh, through [`ganpo::train::to_completion`]) and evaluates
+/// it on the held-out pairs.
 pub fn train_arm(config_text: &str, config_path: &Path) -> Result<ArmRun> {
-    std::fs::write(config_path, config_text)
-        .map_err(|e| Error::io(format!("writing {}", config_path.display()), e))?;
-    // The paths in the text are the demo's own (relative to the current directory), not relative
-    // to where the config is written.
-    let config = TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
-    reset_peak_rss();
-    let started = Instant::now();
-    let setup = RunSetup::new(&config)?;
-    let mut log = setup.open_log(false)?;
-    let RunSetup {
-        mut trainer,
-        train,
-        eval,
-        ..
-    } = setup;
-    let mut last_step = Metrics::new();
-    trainer.run(
-        &train,
-        None,
-        &mut log,
+    let label = config_path.display().to_string();
+    let end = train_to_completion(
+        config_text,
+        config_path,
+        &label,
+        Start::Afresh,
         Arc::new(AtomicBool::new(false)),
-        |_, _, m| last_step = m.clone(),
+        |_| {},
     )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let eval = match eval {
-        Some(e) => {
-            let m = trainer.evaluate(&e.pairs)?;
-            log.log(trainer.step, config.training.num_train_epochs as f64, &m)?;
-            m
-        }
-        None => Metrics::new(),
-    };
-    Ok(ArmRun {
-        eval,
-        last_step,
-        seconds,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    match end {
+        RunEnd::Finished(run) => Ok(ArmRun {
+            eval: run.eval,
+            last_step: run.last_step,
+            seconds: run.train_seconds,
+            peak_rss_mib: run.peak_rss_mib,
+        }),
+        RunEnd::Interrupted { .. } => Err(Error::Training(format!(
+            "{label}: training stopped before its end"
+        ))),
+    }
 }

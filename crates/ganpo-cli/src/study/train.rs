@@ -1,22 +1,14 @@
 //! Training one arm through the ordinary `ganpo train` code path, from a generated TOML config,
 //! checkpointing every few steps and resuming from the newest checkpoint when an earlier
-//! (interrupted) run left one. A general, resumable version of the demo's `train_arm`.
+//! (interrupted) run left one ([`ganpo::train::to_completion`], which the demo's arms use too).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
-use ganpo::config::train::TrainConfig;
-use ganpo::sysinfo::{peak_rss_mib, reset_peak_rss};
-use ganpo::train::checkpoint_dir::{
-    latest_checkpoint, list_checkpoints, remove_stale_temporaries, write_file_atomically,
-};
+use ganpo::train::checkpoint_dir::list_checkpoints;
 use ganpo::train::metrics::Metrics;
-use ganpo::train::run::RunOutcome;
-use ganpo::train::run_lock::RunLock;
-use ganpo::train::setup::RunSetup;
-use ganpo::train::trainer::Trainer;
+use ganpo::train::to_completion::{RunEnd, Start, train_to_completion};
 use ganpo::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -96,80 +88,44 @@ pub enum TrainOutcome {
     },
 }
 
-/// Trains the run `config_text` describes to completion (resuming from the newest checkpoint in
-/// its output directory, if any), evaluates it on its eval pairs and returns the final model's
-/// directory; when `stop` is raised it writes a checkpoint and returns `Interrupted` (rerun to
-/// continue).
+/// Trains the run `config_text` describes to completion through
+/// [`ganpo::train::to_completion`], resuming from the newest checkpoint in its output directory,
+/// with a progress bar; when `stop` is raised it writes a checkpoint and returns `Interrupted`
+/// (rerun to continue).
 pub fn train_run(
     config_text: &str,
     config_path: &Path,
     label: &str,
     stop: Arc<AtomicBool>,
 ) -> Result<TrainOutcome> {
-    if let Some(dir) = config_path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    }
-    write_file_atomically(config_path, config_text.as_bytes())?;
-    let config = TrainConfig::from_toml(config_text, &[], &config_path.display().to_string())?;
-    let out = config.training.output_dir.clone();
-    let _lock = RunLock::acquire(&out)?;
-    remove_stale_temporaries(&out)?;
-    reset_peak_rss();
-    let started = Instant::now();
-    let latest = latest_checkpoint(&out)?;
-    let trainer = match &latest {
-        Some(dir) => Trainer::resume(config.clone(), dir).map_err(|e| {
-            Error::Checkpoint(format!(
-                "resuming {label} from {}: {e}; delete {} to train this arm afresh",
-                dir.display(),
-                out.display()
-            ))
-        })?,
-        None => Trainer::new(config.clone())?,
-    };
-    let resumed_from = latest.as_ref().map(|_| trainer.step);
-    let setup = RunSetup::around(trainer)?;
-    let total = setup.total_steps;
-    let mut log = setup.open_log(resumed_from.is_some())?;
-    let RunSetup {
-        mut trainer,
-        train,
-        eval,
-        ..
-    } = setup;
-    let mut bar = Bar::new(format!("training {label}"), total, "steps");
-    let start = trainer.step;
-    let outcome = trainer.run(&train, None, &mut log, stop, |step, _, _| {
-        bar.set(step, start)
-    })?;
-    bar.finish();
-    let final_dir = match outcome {
-        RunOutcome::Interrupted { .. } => {
-            return Ok(TrainOutcome::Interrupted {
-                seconds: started.elapsed().as_secs_f64(),
-            });
-        }
-        RunOutcome::Finished { final_model, .. } => final_model,
-    };
-    let eval = match eval {
-        Some(e) => {
-            let m = trainer.evaluate(&e.pairs)?;
-            log.log(trainer.step, config.training.num_train_epochs as f64, &m)?;
-            m
-        }
-        None => Metrics::new(),
-    };
-    Ok(TrainOutcome::Finished(
-        final_dir,
-        ArmTraining {
-            eval,
-            steps: trainer.step,
-            seconds: started.elapsed().as_secs_f64(),
-            resumed_from,
-            peak_rss_mib: peak_rss_mib(),
+    let mut bar: Option<Bar> = None;
+    let end = train_to_completion(
+        config_text,
+        config_path,
+        label,
+        Start::ResumeIfCheckpointed,
+        stop,
+        |p| {
+            bar.get_or_insert_with(|| Bar::new(format!("training {label}"), p.total, "steps"))
+                .set(p.step, p.start)
         },
-    ))
+    )?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok(match end {
+        RunEnd::Interrupted { seconds } => TrainOutcome::Interrupted { seconds },
+        RunEnd::Finished(run) => TrainOutcome::Finished(
+            run.final_dir,
+            ArmTraining {
+                eval: run.eval,
+                steps: run.steps,
+                seconds: run.seconds,
+                resumed_from: run.resumed_from,
+                peak_rss_mib: run.peak_rss_mib,
+            },
+        ),
+    })
 }
 
 /// Deletes a finished run's checkpoints (its final model and metrics stay).

@@ -21,4 +21,5 @@ pub mod run_lock;
 pub mod setup;
 pub mod step;
 pub(crate) mod step_parts;
+pub mod to_completion;
 pub mod trainer;
