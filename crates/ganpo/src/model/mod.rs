@@ -9,6 +9,7 @@ pub mod cached;
 pub mod config;
 pub mod decoder;
 pub mod gguf;
+mod hf_config;
 pub mod init;
 pub mod layers;
 pub mod load;
