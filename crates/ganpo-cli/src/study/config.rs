@@ -118,7 +118,7 @@ pub struct StudyConfig {
 }
 
 impl StudyConfig {
-    /// The full study (projected at about 2.3 h on a busy 2-core CPU, see docs/study.md) or
+    /// The full study (2 h 15 min on a partly busy 2-core CPU, see docs/study.md) or
     /// `--quick` (about 10 minutes).
     pub fn new(
         output: PathBuf,
