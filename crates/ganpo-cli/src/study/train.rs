@@ -106,8 +106,11 @@ pub fn train_run(
         Start::ResumeIfCheckpointed,
         stop,
         |p| {
-            bar.get_or_insert_with(|| Bar::new(format!("training {label}"), p.total, "steps"))
-                .set(p.step, p.start)
+            let bar =
+                bar.get_or_insert_with(|| Bar::new(format!("training {label}"), p.total, "steps"));
+            if p.step > p.start {
+                bar.set(p.step, p.start);
+            }
         },
     )?;
     if let Some(bar) = bar {

@@ -76,7 +76,8 @@ pub enum RunEnd {
 }
 
 /// Writes `config_text` to `config_path` and trains that run to the end (see the module docs).
-/// `label` names the run in errors; `progress` is called after every optimizer step.
+/// `label` names the run in errors; `progress` is called once before the first step (with the
+/// starting step and empty metrics, so a display can start its clock) and after every step.
 pub fn train_to_completion(
     config_text: &str,
     config_path: &Path,
@@ -124,6 +125,12 @@ pub fn train_to_completion(
     } = setup;
     let first = trainer.step;
     let mut last_step = Metrics::new();
+    progress(Progress {
+        step: first,
+        start: first,
+        total,
+        metrics: &last_step,
+    });
     let outcome = trainer.run(&train, None, &mut log, stop, |step, _, metrics| {
         progress(Progress {
             step,
