@@ -8,6 +8,7 @@ use candle_core::Device;
 use clap::Args;
 use ganpo::model::peft::load_with_adapter;
 use ganpo::model::save_hf;
+use ganpo::train::checkpoint_dir::publish_dir;
 
 /// Arguments of `ganpo merge`.
 #[derive(Debug, Args)]
@@ -44,12 +45,24 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
         )
     })?;
     let merged = loaded.model.merged().context("merging the adapter")?;
-    save_hf(
-        &merged,
-        &loaded.tokenizer,
-        loaded.generation_config.as_ref(),
-        &args.output,
-    )
+    // Complete or absent after a crash, like every model directory ganpo writes.
+    let name = args
+        .output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--output {} names no directory", args.output.display()))?;
+    let parent = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    publish_dir(parent, name, |dir| {
+        save_hf(
+            &merged,
+            &loaded.tokenizer,
+            loaded.generation_config.as_ref(),
+            dir,
+        )
+    })
     .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "merged {} + {} into {}",

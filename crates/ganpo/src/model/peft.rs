@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::decoder::CausalLm;
 use super::load::{LoadedModel, load_model, read_safetensors};
 use super::lora::{LORA_MODULES, LoraInit, LoraSpec};
-use super::save::write_safetensors;
+use super::save::{write_json, write_safetensors};
 use super::weights::Trainability;
 use crate::{Error, Result};
 
@@ -63,10 +63,10 @@ pub fn save_adapter(model: &CausalLm, base_model: &str, dir: &Path) -> Result<()
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     write_safetensors(&model.adapter_tensors(), &dir.join(ADAPTER_WEIGHTS))?;
-    let path = dir.join(ADAPTER_CONFIG);
-    let text = serde_json::to_string_pretty(&adapter_config_json(spec, base_model))
-        .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
-    std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    write_json(
+        &dir.join(ADAPTER_CONFIG),
+        &adapter_config_json(spec, base_model),
+    )
 }
 
 /// Reads a PEFT LoRA adapter directory: its spec and tensors by PEFT key (on the CPU). Refuses

@@ -28,7 +28,8 @@ pub fn save_hf(
     tokenizer.save_hf(dir)
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+/// Writes `value` as pretty JSON to `path`.
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
     std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
