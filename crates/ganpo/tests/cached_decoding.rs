@@ -124,3 +124,38 @@ fn left_padded_rows_match_their_unpadded_forward() {
         }
     }
 }
+
+#[test]
+fn last_position_logits_are_the_full_forwards_last_row() {
+    let rows = [vec![5u32, 9, 17, 33], vec![0u32, 0, 61, 22]];
+    let mask = vec![vec![1; 4], vec![0, 0, 1, 1]];
+    for name in VARIANTS {
+        let m = load_model(
+            &fixture(&format!("models/{name}")),
+            Trainability::Frozen,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .model;
+        let (mut all_cache, mut last_cache) = (m.new_cache(2), m.new_cache(2));
+        let all = m
+            .forward_cached(&ids(&rows), &mask, &mut all_cache)
+            .unwrap();
+        let last = m
+            .forward_cached_last(&ids(&rows), &mask, &mut last_cache)
+            .unwrap();
+        assert_eq!(last.dims(), &[2, all.dim(2).unwrap()]);
+        assert_close(&last, &all.i((.., 3)).unwrap(), TOL, name);
+        // Both caches hold the same keys and values: the next step agrees too.
+        let step = [vec![70u32], vec![71]];
+        let ones = [vec![1], vec![1]];
+        let a = m
+            .forward_cached(&ids(&step), &ones, &mut all_cache)
+            .unwrap();
+        let b = m
+            .forward_cached_last(&ids(&step), &ones, &mut last_cache)
+            .unwrap();
+        assert_close(&b, &a.i((.., 0)).unwrap(), TOL, name);
+    }
+}

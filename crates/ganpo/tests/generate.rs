@@ -81,6 +81,7 @@ fn sampling_is_seeded_and_independent_of_batching() {
     let m = model("qwen2");
     let config = GenerationConfig {
         max_new_tokens: 10,
+        min_new_tokens: 0,
         sampling: SamplingConfig {
             temperature: 1.5,
             top_k: Some(40),
@@ -207,4 +208,40 @@ fn invalid_settings_and_empty_prompts_are_errors() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn min_new_tokens_rules_out_eos_until_reached() {
+    let m = model("llama");
+    let eos = ganpo::generate::eos_ids(&m.model, &m.tokenizer);
+    let many: Vec<Vec<u32>> = (0..16u32).map(|i| vec![5 + i, 9, 17 + 2 * i]).collect();
+    let config = GenerationConfig {
+        max_new_tokens: 24,
+        sampling: SamplingConfig {
+            temperature: 3.0,
+            ..Default::default()
+        },
+        seed: 4,
+        ..Default::default()
+    };
+    let free = generate(&m.model, &m.tokenizer, &many, &config).unwrap();
+    assert!(
+        free.iter().any(|g| g.finish_reason == FinishReason::Eos),
+        "without a minimum some rows stop early (else this test shows nothing)"
+    );
+    let fixed = GenerationConfig {
+        min_new_tokens: 24,
+        ..config.clone()
+    };
+    for g in generate(&m.model, &m.tokenizer, &many, &fixed).unwrap() {
+        assert_eq!(g.finish_reason, FinishReason::Length);
+        assert_eq!(g.tokens.len(), 24);
+        assert!(g.tokens.iter().all(|t| !eos.contains(t)));
+    }
+    let bad = GenerationConfig {
+        min_new_tokens: 25,
+        ..config
+    };
+    let err = generate(&m.model, &m.tokenizer, &many, &bad).unwrap_err();
+    assert!(err.to_string().contains("min_new_tokens (25)"), "{err}");
 }

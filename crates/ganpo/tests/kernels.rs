@@ -16,6 +16,8 @@ mod decoder;
 mod discriminator;
 #[path = "kernels/project_heads.rs"]
 mod project_heads;
+#[path = "kernels/skinny.rs"]
+mod skinny;
 
 /// Deterministic pseudo-random values in roughly [-scale, scale].
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {

@@ -33,6 +33,10 @@ pub struct GenerateArgs {
     /// Most new tokens per prompt.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
+    /// Fewest new tokens per prompt: end-of-sequence is ruled out before this many (as
+    /// transformers' `min_new_tokens`); equal to --max-new-tokens for fixed-length outputs.
+    #[arg(long, default_value_t = 0)]
+    min_new_tokens: usize,
     /// Sampling temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
     temperature: f64,
@@ -54,6 +58,9 @@ pub struct GenerateArgs {
     /// Write JSONL results here.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Compute threads (sets RAYON_NUM_THREADS; default: the physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// The `generator` name recorded in the output (default: the model path).
     #[arg(long)]
     generator: Option<String>,
@@ -112,6 +119,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             args.max_new_tokens
         );
     }
+    if args.threads == Some(0) {
+        bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
+    }
+    if args.min_new_tokens > args.max_new_tokens {
+        bail!(
+            "--min-new-tokens {} is more than --max-new-tokens {}",
+            args.min_new_tokens,
+            args.max_new_tokens
+        );
+    }
     if let Some(path) = &args.output {
         super::output::check_writable(path, "--output")?;
     }
@@ -119,6 +136,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
+        min_new_tokens: args.min_new_tokens,
         sampling: SamplingConfig {
             temperature: args.temperature,
             top_k: (args.top_k > 0).then_some(args.top_k),
@@ -154,6 +172,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let mut new_tokens = 0usize;
+    let prompt_tokens: usize = encoded.iter().map(Vec::len).sum();
     for (chunk_index, chunk) in encoded.chunks(args.batch_size.max(1)).enumerate() {
         let results = generate(&loaded.model, tok, chunk, &config)?;
         for (i, r) in results.into_iter().enumerate() {
@@ -175,7 +194,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "generated {new_tokens} tokens for {} prompt(s) in {secs:.2} s ({:.1} tokens/s)",
+        "generated {new_tokens} tokens for {} prompt(s) ({prompt_tokens} prompt tokens) in {secs:.2} s ({:.1} tokens/s)",
         prompts.len(),
         new_tokens as f64 / secs.max(1e-9)
     );

@@ -67,6 +67,7 @@ impl Cli {
     pub fn threads(&self) -> Option<usize> {
         match &self.command {
             Command::Bench(args) => args.threads,
+            Command::Generate(args) => args.threads,
             _ => None,
         }
     }

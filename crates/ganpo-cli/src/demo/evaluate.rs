@@ -53,6 +53,7 @@ pub fn sample(
 ) -> Result<Vec<Generation>> {
     let config = GenerationConfig {
         max_new_tokens: 40,
+        min_new_tokens: 0,
         sampling: SamplingConfig {
             temperature,
             top_k: None,

@@ -88,6 +88,7 @@ pub fn build_pairs(
             .collect();
         let decoding = GenerationConfig {
             max_new_tokens: config.max_new_tokens,
+            min_new_tokens: 0,
             sampling: SamplingConfig {
                 temperature: config.temperature,
                 top_k: None,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use ganpo::train::checkpoint_dir::write_file_atomically;
 use ganpo::{Error, Result};
 use plotters::prelude::*;
 
@@ -196,20 +197,25 @@ impl LineChart {
             .map_or(SeriesLabelPosition::UpperRight, |(position, _, _)| position)
     }
 
-    /// Draws the chart into a `WIDTH`×`HEIGHT` PNG at `path` (its directory must exist).
+    /// Draws the chart into a `WIDTH`×`HEIGHT` PNG at `path` (its directory must exist), written
+    /// atomically: the file is complete or absent.
     pub fn write_png(&self, path: &Path) -> Result<()> {
         register_embedded_font()?;
-        self.draw(path).map_err(|message| {
+        let failed = |message: String| {
             Error::io(
                 format!("drawing plot {}", path.display()),
                 std::io::Error::other(message),
             )
-        })
+        };
+        let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+        self.draw(&mut rgb).map_err(failed)?;
+        let png = encode_png(&rgb).map_err(|e| failed(e.to_string()))?;
+        write_file_atomically(path, &png)
     }
 
-    fn draw(&self, path: &Path) -> std::result::Result<(), String> {
+    fn draw(&self, rgb: &mut [u8]) -> std::result::Result<(), String> {
         let fail = |e: &dyn std::fmt::Display| e.to_string();
-        let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&e))?;
         let (x_range, y_range) = self.ranges();
         let x_span = x_range.1 - x_range.0;
@@ -298,6 +304,18 @@ fn trim_zeros(s: &str) -> &str {
     } else {
         s
     }
+}
+
+/// An 8-bit RGB image of the chart's size as PNG bytes.
+fn encode_png(rgb: &[u8]) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, WIDTH, HEIGHT);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

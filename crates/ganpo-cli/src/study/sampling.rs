@@ -35,6 +35,7 @@ pub fn sample_rows(
     for (c, chunk) in rows.chunks(sampling.batch.max(1)).enumerate() {
         let config = GenerationConfig {
             max_new_tokens: sampling.max_new_tokens,
+            min_new_tokens: 0,
             sampling: SamplingConfig {
                 temperature: sampling.temperature,
                 top_k: None,

@@ -108,6 +108,7 @@ pub fn sample_responses(
         for (c, chunk) in prompts.chunks(size).enumerate() {
             let config = GenerationConfig {
                 max_new_tokens: settings.max_new_tokens,
+                min_new_tokens: 0,
                 sampling: SamplingConfig {
                     temperature: settings.temperature,
                     top_k: None,

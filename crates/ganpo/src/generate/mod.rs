@@ -7,6 +7,7 @@ mod sampler;
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use sampler::{SamplingConfig, argmax, sample};
@@ -21,6 +22,9 @@ use crate::{Error, Result};
 pub struct GenerationConfig {
     /// Most tokens to generate per prompt.
     pub max_new_tokens: usize,
+    /// Fewest tokens to generate per prompt: end-of-sequence tokens are ruled out before this many
+    /// (transformers' `min_new_tokens`). Equal to `max_new_tokens`, every row gets the same length.
+    pub min_new_tokens: usize,
     /// Token selection.
     #[serde(flatten)]
     pub sampling: SamplingConfig,
@@ -34,6 +38,7 @@ impl Default for GenerationConfig {
     fn default() -> Self {
         GenerationConfig {
             max_new_tokens: 128,
+            min_new_tokens: 0,
             sampling: SamplingConfig::default(),
             seed: 0,
             stop_strings: Vec::new(),
@@ -122,6 +127,12 @@ pub fn generate(
     if b == 0 {
         return Ok(Vec::new());
     }
+    if config.min_new_tokens > config.max_new_tokens {
+        return Err(Error::Config(format!(
+            "min_new_tokens ({}) is more than max_new_tokens ({})",
+            config.min_new_tokens, config.max_new_tokens
+        )));
+    }
     check_positions(model, prompts, config.max_new_tokens)?;
     let device: &Device = model.device();
     let eos = eos_ids(model, tokenizer);
@@ -142,7 +153,7 @@ pub fn generate(
         })
         .collect();
     let mut cache = model.new_cache(b);
-    let mut logits = model.forward_cached(
+    let mut logits = model.forward_cached_last(
         &Tensor::from_vec(ids, (b, width), device)?,
         &mask,
         &mut cache,
@@ -152,10 +163,26 @@ pub fn generate(
     let mut eos_tokens: Vec<Option<u32>> = vec![None; b];
     let mut texts = vec![String::new(); b];
     for step in 0..config.max_new_tokens {
-        let last = logits
-            .narrow(1, logits.dim(1)? - 1, 1)?
-            .squeeze(1)?
-            .to_vec2::<f32>()?;
+        let mut last = logits.to_vec2::<f32>()?;
+        // Each row draws from its own stream, so the rows can be sampled in parallel.
+        let drawn: Vec<Option<u32>> = last
+            .par_iter_mut()
+            .zip(rngs.par_iter_mut())
+            .zip(finished.par_iter())
+            .map(|((row, rng), finished)| {
+                if finished.is_some() || row.iter().any(|x| !x.is_finite()) {
+                    return None;
+                }
+                if step < config.min_new_tokens {
+                    for &id in &eos {
+                        if let Some(x) = row.get_mut(id as usize) {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+                Some(sample(row, &config.sampling, rng))
+            })
+            .collect();
         let mut next = Vec::with_capacity(b);
         let mut step_mask = Vec::with_capacity(b);
         for row in 0..b {
@@ -164,12 +191,11 @@ pub fn generate(
                 step_mask.push(vec![0]);
                 continue;
             }
-            if last[row].iter().any(|x| !x.is_finite()) {
+            let Some(token) = drawn[row] else {
                 return Err(Error::Numeric(format!(
                     "the model's logits for prompt {row} of this batch are NaN or infinite at new token {step}: its weights are broken (e.g. a diverged training run); check them with a finite-values scan or use an earlier checkpoint"
                 )));
-            }
-            let token = sample(&last[row], &config.sampling, &mut rngs[row]);
+            };
             if eos.contains(&token) {
                 finished[row] = Some(FinishReason::Eos);
                 eos_tokens[row] = Some(token);
@@ -196,7 +222,7 @@ pub fn generate(
         if finished.iter().all(Option::is_some) || step + 1 == config.max_new_tokens {
             break;
         }
-        logits = model.forward_cached(
+        logits = model.forward_cached_last(
             &Tensor::from_vec(next, (b, 1), device)?,
             &step_mask,
             &mut cache,

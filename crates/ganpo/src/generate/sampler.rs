@@ -1,6 +1,8 @@
 //! Next-token selection: greedy, or sampling with temperature, top-k and top-p (nucleus), applied
 //! in that order as transformers' logits warpers do. Seeded and deterministic.
 
+use std::cmp::Ordering;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -67,45 +69,111 @@ pub fn argmax(logits: &[f32]) -> u32 {
 }
 
 /// Picks the next token from one row of logits.
+///
+/// Tokens are visited from most to least likely (ties in vocabulary order), as a full sort would
+/// give them, but only as far as the draw needs: the sorted prefix is built in chunks by
+/// selection ([`slice::select_nth_unstable_by`]), so a draw costs O(vocabulary) instead of a
+/// 49,152-entry sort per row and step. The distribution, and the token each random number maps
+/// to, are those of sorting everything first.
 pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut ChaCha8Rng) -> u32 {
     if config.is_greedy() {
         return argmax(logits);
     }
     let t = config.temperature as f32;
-    let mut scored: Vec<(usize, f32)> = logits.iter().map(|&x| x / t).enumerate().collect();
-    // Most likely first; ties keep vocabulary order so results are deterministic.
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if let Some(k) = config.top_k.filter(|&k| k > 0) {
-        scored.truncate(k.max(1));
-    }
-    let max = scored[0].1;
-    let mut probs: Vec<f64> = scored
+    let mut candidates: Vec<(u32, f32)> = logits
         .iter()
-        .map(|&(_, x)| ((x - max) as f64).exp())
+        .enumerate()
+        .map(|(i, &x)| (i as u32, x / t))
         .collect();
-    let total: f64 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= total);
-    if let Some(top_p) = config.top_p.filter(|&p| p < 1.0) {
-        // Keep tokens until the cumulative probability reaches top_p (at least one).
-        let mut cumulative = 0.0;
-        let mut keep = probs.len();
-        for (i, p) in probs.iter().enumerate() {
-            cumulative += p;
-            if cumulative >= top_p {
-                keep = i + 1;
-                break;
-            }
-        }
-        probs.truncate(keep);
-        let kept: f64 = probs.iter().sum();
-        probs.iter_mut().for_each(|p| *p /= kept);
+    if let Some(k) = config.top_k.filter(|&k| k > 0 && k < candidates.len()) {
+        candidates.select_nth_unstable_by(k - 1, most_likely_first);
+        candidates.truncate(k);
     }
+    let mut sorted = SortedPrefix::new(&mut candidates);
+    let max = sorted.get(0).map_or(0.0, |(_, x)| x);
+    let weight = |x: f32| ((x - max) as f64).exp();
+    let total: f64 = sorted.all().iter().map(|&(_, x)| weight(x)).sum();
+    // With top-p, keep the smallest most-likely prefix whose probability reaches top_p (at least
+    // one token) and renormalize over it.
+    let (kept, mass) = match config.top_p.filter(|&p| p < 1.0) {
+        Some(top_p) => {
+            let mut cumulative = 0.0;
+            let mut keep = 0;
+            while let Some((_, x)) = sorted.get(keep) {
+                cumulative += weight(x) / total;
+                keep += 1;
+                if cumulative >= top_p {
+                    break;
+                }
+            }
+            let mass: f64 = (0..keep)
+                .map(|i| sorted.get(i).map_or(0.0, |(_, x)| weight(x) / total))
+                .sum();
+            (keep, Some(mass))
+        }
+        None => (sorted.len(), None),
+    };
+    let probability = |x: f32| {
+        let p = weight(x) / total;
+        mass.map_or(p, |m| p / m)
+    };
     let mut u: f64 = rng.random::<f64>();
-    for (i, p) in probs.iter().enumerate() {
-        if u < *p {
-            return scored[i].0 as u32;
+    for i in 0..kept {
+        let Some((token, x)) = sorted.get(i) else {
+            break;
+        };
+        let p = probability(x);
+        if u < p {
+            return token;
         }
         u -= p;
     }
-    scored[probs.len() - 1].0 as u32
+    // Rounding left `u` past the last kept token.
+    sorted
+        .get(kept.saturating_sub(1))
+        .map_or(0, |(token, _)| token)
+}
+
+/// Descending by scaled logit, ties in vocabulary order.
+fn most_likely_first(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Candidates put in [`most_likely_first`] order lazily: `items[..sorted]` is sorted and every
+/// item there precedes every item after it.
+struct SortedPrefix<'a> {
+    items: &'a mut [(u32, f32)],
+    sorted: usize,
+}
+
+impl<'a> SortedPrefix<'a> {
+    /// The first chunk sorted on demand; later chunks double.
+    const FIRST_CHUNK: usize = 64;
+
+    fn new(items: &'a mut [(u32, f32)]) -> Self {
+        SortedPrefix { items, sorted: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// All candidates, in no particular order (for sums that need every one).
+    fn all(&self) -> &[(u32, f32)] {
+        self.items
+    }
+
+    /// The `i`-th most likely candidate.
+    fn get(&mut self, i: usize) -> Option<(u32, f32)> {
+        while i >= self.sorted && self.sorted < self.items.len() {
+            let rest = &mut self.items[self.sorted..];
+            let chunk = Self::FIRST_CHUNK.max(self.sorted).min(rest.len());
+            if chunk < rest.len() {
+                rest.select_nth_unstable_by(chunk - 1, most_likely_first);
+            }
+            rest[..chunk].sort_unstable_by(most_likely_first);
+            self.sorted += chunk;
+        }
+        self.items.get(i).copied()
+    }
 }

@@ -138,6 +138,26 @@ unsafe fn gemm_raw(
     accumulate: bool,
     threads: usize,
 ) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if super::skinny::applies(m, k, a.col_stride, b.row_stride) {
+        // SAFETY: the caller's contract; `a` has contiguous rows (`col_stride` 1) of `k`
+        // elements at `row_stride`, and `b` is the transpose of `n` contiguous rows of `k`
+        // elements at `col_stride`.
+        unsafe {
+            super::skinny::product(
+                dst,
+                dst_row_stride,
+                a.data.as_ptr(),
+                a.row_stride,
+                b.data.as_ptr(),
+                b.col_stride,
+                (m, k, n),
+                accumulate,
+                threads,
+            )
+        };
+        return;
+    }
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {

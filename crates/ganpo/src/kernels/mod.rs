@@ -42,6 +42,7 @@ mod recompute;
 mod rms_norm;
 mod rope;
 pub(crate) mod simd;
+mod skinny;
 mod softmax;
 pub(crate) mod storage;
 mod sum_squares;

@@ -1,0 +1,323 @@
+//! Products `x · Wᵀ` with few rows of `x`: decoding's shape (one row per sequence in the batch),
+//! where the `gemm` crate spends most of its time packing `W` into its blocked layout (a copy as
+//! large as the weights, made on every call) for a handful of rows.
+//!
+//! Here `W` (`[n, k]`, rows contiguous, as Hugging Face stores a linear layer) is read in place and
+//! once: each task takes a block of `W`'s rows and, for every pair of `x`'s rows, forms
+//! `4 × 2` dot products at a time with 8-lane fused multiply-adds (AVX2 + FMA), the block staying
+//! in the L1 cache while `x` (at most [`MAX_ROWS`] rows) stays in L2. At batch 1 this streams the
+//! weights at memory bandwidth; at batch 32 it does the same multiply-adds as `gemm` without
+//! the packing.
+//!
+//! Each output is one dot product with a fixed order of operations (8 lane sums over `k`, a fixed
+//! horizontal sum, then the scalar tail), whatever the block it is computed in, so a row's result
+//! does not depend on the other rows of the batch.
+
+/// The most rows of `x` that take this path; more rows amortize `gemm`'s packing.
+pub(crate) const MAX_ROWS: usize = 64;
+
+/// The most rows of `W` per parallel task.
+const MAX_ROWS_PER_TASK: usize = 64;
+
+/// Rows of `W` per task: at most [`MAX_ROWS_PER_TASK`], and few enough that `threads` workers get
+/// about four tasks each (a key or value projection has only 192 rows at SmolLM2's shape, which
+/// 64-row tasks would split 2 : 1 over two threads), in whole blocks of four.
+fn rows_per_task(n: usize, threads: usize) -> usize {
+    (n.div_ceil(4 * threads.max(1)).div_ceil(4) * 4).clamp(4, MAX_ROWS_PER_TASK)
+}
+
+/// Whether `dst (+)= a · b` can take this path: `a` (`[m, k]`) with contiguous rows, `b` the
+/// transpose of a matrix with contiguous rows, few rows, and a CPU with AVX2 and FMA.
+pub(crate) fn applies(m: usize, k: usize, a_col_stride: usize, b_row_stride: usize) -> bool {
+    (1..=MAX_ROWS).contains(&m) && k >= 8 && a_col_stride == 1 && b_row_stride == 1 && has_fma()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_fma() -> bool {
+    false
+}
+
+/// A destination pointer shared by tasks that write disjoint columns.
+#[derive(Clone, Copy)]
+struct Dst(*mut f32);
+// SAFETY: tasks write disjoint sets of elements (their own columns) through it; see `product`.
+unsafe impl Send for Dst {}
+// SAFETY: as above.
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// The pointer (a method, so that closures capture the whole `Dst`, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `dst (+)= x · wᵀ` for `x` `[m, k]` (row `i` at `x[i · x_stride..]`), `w` `[n, k]` (row `j` at
+/// `w[j · w_stride..]`), into `dst` with row stride `dst_stride`; over `threads` rayon tasks at
+/// a time (1: on the calling thread).
+///
+/// # Safety
+///
+/// [`applies`] must hold; `x` and `w` must be valid for the reads described (rows of `k`
+/// elements), and `dst` valid for writes (and reads, when `accumulate`) of rows `i < m` of `n`
+/// elements at `i · dst_stride`, not overlapping `x` or `w`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn product(
+    dst: *mut f32,
+    dst_stride: usize,
+    x: *const f32,
+    x_stride: usize,
+    w: *const f32,
+    w_stride: usize,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        let dst = Dst(dst);
+        let (x, w) = (x as usize, w as usize);
+        let per_task = rows_per_task(n, threads);
+        let task = move |start: usize| {
+            let end = (start + per_task).min(n);
+            // SAFETY: the caller's contract; this task writes columns `start..end` only.
+            unsafe {
+                avx2::columns(
+                    dst.get(),
+                    dst_stride,
+                    x as *const f32,
+                    x_stride,
+                    w as *const f32,
+                    w_stride,
+                    (m, k),
+                    start..end,
+                    accumulate,
+                )
+            }
+        };
+        let starts = (0..n).step_by(per_task);
+        if threads > 1 && n > per_task {
+            starts.collect::<Vec<_>>().into_par_iter().for_each(task);
+        } else {
+            starts.for_each(task);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (
+            dst, dst_stride, x, x_stride, w, w_stride, m, k, n, accumulate, threads,
+        );
+        unreachable!("skinny::applies is false off x86-64");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// Rows of `w` per block.
+    const WB: usize = 4;
+    /// Rows of `x` per block.
+    const XB: usize = 3;
+    use std::ops::Range;
+
+    /// Columns `cols` of `dst (+)= x · wᵀ`.
+    ///
+    /// # Safety
+    ///
+    /// AVX2 and FMA are available, and [`super::product`]'s pointer contract holds.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn columns(
+        dst: *mut f32,
+        dst_stride: usize,
+        x: *const f32,
+        x_stride: usize,
+        w: *const f32,
+        w_stride: usize,
+        (m, k): (usize, usize),
+        cols: Range<usize>,
+        accumulate: bool,
+    ) {
+        // One row of `x` is a pure stream of `w`: eight rows of `w` at a time keep more loads in
+        // flight. More rows of `x` reuse each loaded block of `w` for `XB` rows.
+        let wide = if m == 1 { 8 } else { WB };
+        let mut j = cols.start;
+        while j < cols.end {
+            // SAFETY: the caller's contract; rows `j..j + W` of `w` are below `cols.end ≤ n`.
+            unsafe {
+                if cols.end - j >= wide && wide == 8 {
+                    rows::<8>(
+                        dst,
+                        dst_stride,
+                        x,
+                        x_stride,
+                        w,
+                        w_stride,
+                        (m, k),
+                        j,
+                        accumulate,
+                    );
+                } else if cols.end - j >= WB {
+                    rows::<WB>(
+                        dst,
+                        dst_stride,
+                        x,
+                        x_stride,
+                        w,
+                        w_stride,
+                        (m, k),
+                        j,
+                        accumulate,
+                    );
+                } else {
+                    rows::<1>(
+                        dst,
+                        dst_stride,
+                        x,
+                        x_stride,
+                        w,
+                        w_stride,
+                        (m, k),
+                        j,
+                        accumulate,
+                    );
+                }
+            }
+            j += if cols.end - j >= wide {
+                wide
+            } else if cols.end - j >= WB {
+                WB
+            } else {
+                1
+            };
+        }
+    }
+
+    /// Columns `j..j + W` of `dst (+)= x · wᵀ`, two rows of `x` at a time.
+    ///
+    /// # Safety
+    ///
+    /// As [`columns`], with rows `j..j + W` of `w` in bounds.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rows<const W: usize>(
+        dst: *mut f32,
+        dst_stride: usize,
+        x: *const f32,
+        x_stride: usize,
+        w: *const f32,
+        w_stride: usize,
+        (m, k): (usize, usize),
+        j: usize,
+        accumulate: bool,
+    ) {
+        let mut i = 0;
+        while i < m {
+            // SAFETY: rows `i..i + X ≤ m` of `x`, `j..j + W` of `w`; outputs `(i + b, j + a)` are
+            // in `dst`'s rows and columns.
+            unsafe {
+                if m - i >= XB {
+                    let sums = block::<W, XB>(x, x_stride, w, w_stride, i, j, k);
+                    store(dst, dst_stride, i, j, sums, accumulate);
+                    i += XB;
+                } else if m - i >= 2 {
+                    let sums = block::<W, 2>(x, x_stride, w, w_stride, i, j, k);
+                    store(dst, dst_stride, i, j, sums, accumulate);
+                    i += 2;
+                } else {
+                    let sums = block::<W, 1>(x, x_stride, w, w_stride, i, j, k);
+                    store(dst, dst_stride, i, j, sums, accumulate);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes (or adds) `sums[a][b]` at row `i + b`, column `j + a` of `dst`.
+    ///
+    /// # Safety
+    ///
+    /// Those elements are valid for writes (and reads when `accumulate`).
+    #[inline(always)]
+    unsafe fn store<const W: usize, const X: usize>(
+        dst: *mut f32,
+        dst_stride: usize,
+        i: usize,
+        j: usize,
+        sums: [[f32; X]; W],
+        accumulate: bool,
+    ) {
+        for (a, row) in sums.iter().enumerate() {
+            for (b, &s) in row.iter().enumerate() {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    let out = dst.add((i + b) * dst_stride + j + a);
+                    *out = if accumulate { *out + s } else { s };
+                }
+            }
+        }
+    }
+
+    /// The `W × X` dot products of rows `j..j + W` of `w` with rows `i..i + X` of `x`.
+    ///
+    /// # Safety
+    ///
+    /// AVX2 and FMA are available; the rows are in bounds, each `k` elements long.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block<const W: usize, const X: usize>(
+        x: *const f32,
+        x_stride: usize,
+        w: *const f32,
+        w_stride: usize,
+        i: usize,
+        j: usize,
+        k: usize,
+    ) -> [[f32; X]; W] {
+        let mut acc = [[_mm256_setzero_ps(); X]; W];
+        let xs: [*const f32; X] = std::array::from_fn(|b| unsafe { x.add((i + b) * x_stride) });
+        let ws: [*const f32; W] = std::array::from_fn(|a| unsafe { w.add((j + a) * w_stride) });
+        let full = k - k % 8;
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 ≤ k`.
+            let xv: [__m256; X] = std::array::from_fn(|b| unsafe { _mm256_loadu_ps(xs[b].add(p)) });
+            for a in 0..W {
+                let wv = unsafe { _mm256_loadu_ps(ws[a].add(p)) };
+                for b in 0..X {
+                    acc[a][b] = _mm256_fmadd_ps(wv, xv[b], acc[a][b]);
+                }
+            }
+            p += 8;
+        }
+        let mut out = [[0.0f32; X]; W];
+        for a in 0..W {
+            for b in 0..X {
+                let mut s = hsum(acc[a][b]);
+                for q in full..k {
+                    // SAFETY: `q < k`.
+                    s = unsafe { (*ws[a].add(q)).mul_add(*xs[b].add(q), s) };
+                }
+                out[a][b] = s;
+            }
+        }
+        out
+    }
+
+    /// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`: one fixed order for every block.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn hsum(v: __m256) -> f32 {
+        let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+        let one = _mm_add_ss(pair, _mm_shuffle_ps::<0b01>(pair, pair));
+        _mm_cvtss_f32(one)
+    }
+}
