@@ -44,7 +44,7 @@ for batch in ${BATCHES:-1 32}; do
     2> >(tee "$OUT/ganpo-b$batch.log" >&2)
   quiet "$PYTHON" tools/bench/hf_generate.py --model "$MODEL" --prompts "$OUT/prompts-b$batch.jsonl" \
     --batch-size "$batch" --new-tokens "$NEW_TOKENS" --temperature "$TEMPERATURE" \
-    --threads "$THREADS" --output "$OUT/hf-b$batch.json" > /dev/null
+    --threads "$THREADS" --output "$OUT/hf-b$batch.json" > /dev/null 2> "$OUT/hf-b$batch.log"
 done
 
 "$PYTHON" - "$OUT" ${BATCHES:-1 32} <<'PY' | tee "$OUT/summary.md"

@@ -16,6 +16,16 @@
 /// The most rows of `x` that take this path; more rows amortize `gemm`'s packing.
 pub(crate) const MAX_ROWS: usize = 64;
 
+/// The shortest rows (`k`) that take this path: a model's hidden size. Shorter dot products (an
+/// attention head's 16–64 dimensions, a tiny model's layers) spend too much of their time in the
+/// horizontal sums, and stay with `gemm` (measured: `ganpo bench --shape tiny` was 5–15 % slower
+/// with them here).
+const MIN_DEPTH: usize = 256;
+
+/// Products below this many multiply-adds run on the calling thread: waking another worker
+/// costs more than it saves (a tiny model's `16 × 64 × 128` product is ~2 µs of work).
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
 /// The most rows of `W` per parallel task.
 const MAX_ROWS_PER_TASK: usize = 64;
 
@@ -29,7 +39,11 @@ fn rows_per_task(n: usize, threads: usize) -> usize {
 /// Whether `dst (+)= a · b` can take this path: `a` (`[m, k]`) with contiguous rows, `b` the
 /// transpose of a matrix with contiguous rows, few rows, and a CPU with AVX2 and FMA.
 pub(crate) fn applies(m: usize, k: usize, a_col_stride: usize, b_row_stride: usize) -> bool {
-    (1..=MAX_ROWS).contains(&m) && k >= 8 && a_col_stride == 1 && b_row_stride == 1 && has_fma()
+    (1..=MAX_ROWS).contains(&m)
+        && k >= MIN_DEPTH
+        && a_col_stride == 1
+        && b_row_stride == 1
+        && has_fma()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -102,7 +116,7 @@ pub(crate) unsafe fn product(
             }
         };
         let starts = (0..n).step_by(per_task);
-        if threads > 1 && n > per_task {
+        if threads > 1 && n > per_task && m * k * n >= PARALLEL_MIN_WORK {
             starts.collect::<Vec<_>>().into_par_iter().for_each(task);
         } else {
             starts.for_each(task);

@@ -11,14 +11,14 @@ use super::{check, max_rel_diff, tensor};
 #[test]
 fn few_row_products_match_the_composition_in_f64() {
     for (m, k, n) in [
-        (1, 8, 1),
-        (1, 13, 9),
-        (2, 64, 5),
-        (3, 100, 12),
+        (1, 256, 1),
+        (1, 263, 9),
+        (2, 264, 5),
+        (3, 300, 12),
         (5, 576, 197),
-        (32, 67, 33),
-        (64, 40, 70),
-        (65, 24, 10),
+        (32, 267, 33),
+        (64, 256, 70),
+        (65, 256, 10),
     ] {
         let inputs = [
             tensor(&[m, k], 1, 1.0),
@@ -52,7 +52,7 @@ fn a_rows_product_does_not_depend_on_the_other_rows() {
     if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
         return;
     }
-    let (k, n) = (83, 45);
+    let (k, n) = (283, 45);
     let w = tensor(&[n, k], 4, 0.5);
     for m in [2, 3, 7, 32] {
         let x = tensor(&[m, k], 5, 1.0);
