@@ -159,3 +159,43 @@ fn last_position_logits_are_the_full_forwards_last_row() {
         assert_close(&b, &a.i((.., 0)).unwrap(), TOL, name);
     }
 }
+
+#[test]
+fn a_preallocated_cache_and_a_growing_one_decode_alike() {
+    // The growing cache starts at the prompt's 4 slots and doubles twice over 9 steps (copying
+    // what it holds); the preallocated one never moves. Attention reads both in place.
+    let prompt = [vec![5u32, 9, 17, 33], vec![0u32, 61, 22, 13]];
+    let mask = vec![vec![1; 4], vec![0, 1, 1, 1]];
+    for name in VARIANTS {
+        let m = load_model(
+            &fixture(&format!("models/{name}")),
+            Trainability::Frozen,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .model;
+        let mut growing = m.new_cache(2);
+        let mut fixed = m.new_cache_with_capacity(2, 13);
+        let a = m
+            .forward_cached_last(&ids(&prompt), &mask, &mut growing)
+            .unwrap();
+        let b = m
+            .forward_cached_last(&ids(&prompt), &mask, &mut fixed)
+            .unwrap();
+        assert_close(&a, &b, 0.0, name);
+        for step in 0..9u32 {
+            let next = [vec![40 + step], vec![50 + step]];
+            let ones = [vec![1], vec![1]];
+            let a = m
+                .forward_cached_last(&ids(&next), &ones, &mut growing)
+                .unwrap();
+            let b = m
+                .forward_cached_last(&ids(&next), &ones, &mut fixed)
+                .unwrap();
+            assert_close(&a, &b, 0.0, &format!("{name} step {step}"));
+        }
+        assert_eq!(growing.len(), 13);
+        assert_eq!(fixed.len(), 13);
+    }
+}

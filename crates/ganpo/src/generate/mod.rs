@@ -152,7 +152,9 @@ pub fn generate(
             rng
         })
         .collect();
-    let mut cache = model.new_cache(b);
+    // Room for every slot the batch will fill (the last sampled token is never fed back).
+    let mut cache =
+        model.new_cache_with_capacity(b, width + config.max_new_tokens.saturating_sub(1));
     let mut logits = model.forward_cached_last(
         &Tensor::from_vec(ids, (b, width), device)?,
         &mask,

@@ -3,11 +3,11 @@
 //! large as the weights, made on every call) for a handful of rows.
 //!
 //! Here `W` (`[n, k]`, rows contiguous, as Hugging Face stores a linear layer) is read in place and
-//! once: each task takes a block of `W`'s rows and, for every pair of `x`'s rows, forms
-//! `4 × 2` dot products at a time with 8-lane fused multiply-adds (AVX2 + FMA), the block staying
-//! in the L1 cache while `x` (at most [`MAX_ROWS`] rows) stays in L2. At batch 1 this streams the
-//! weights at memory bandwidth; at batch 32 it does the same multiply-adds as `gemm` without
-//! the packing.
+//! once: each task takes a block of `W`'s rows and, for every three of `x`'s rows, forms `4 × 3`
+//! dot products at a time with 8-lane fused multiply-adds (AVX2 + FMA; twelve accumulators, enough
+//! to cover the FMA latency), the block staying in the L1 cache while `x` (at most [`MAX_ROWS`]
+//! rows) stays in L2. With one row of `x` the blocks are eight rows of `W`, a pure stream at near
+//! memory bandwidth; at batch 32 it does `gemm`'s multiply-adds without the packing.
 //!
 //! Each output is one dot product with a fixed order of operations (8 lane sums over `k`, a fixed
 //! horizontal sum, then the scalar tail), whatever the block it is computed in, so a row's result

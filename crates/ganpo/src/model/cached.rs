@@ -13,10 +13,17 @@ use super::decoder::CausalLm;
 use crate::{Error, Result};
 
 /// Cached keys and values of every layer, plus which cache slots hold real tokens.
-#[derive(Debug, Clone)]
+///
+/// Each layer's keys and values live in buffers with room for `capacity` slots, written in place
+/// as tokens arrive and read in place by attention (a narrowed view), so a decoding step copies
+/// nothing it already holds. Not `Clone`: two caches would share (and overwrite) the buffers.
+#[derive(Debug)]
 pub struct KvCache {
-    /// Per layer: keys and values `[batch, kv_heads, slots, head_dim]`.
+    /// Per layer: key and value buffers `[batch, kv_heads, capacity, head_dim]`; the first
+    /// [`KvCache::len`] slots are filled.
     layers: Vec<Option<(Tensor, Tensor)>>,
+    /// Slots to allocate at the first step (more are added by doubling if needed).
+    reserve: usize,
     /// Per row: 1 for a real token in each slot, 0 for padding.
     key_mask: Vec<Vec<u32>>,
     /// Per row: number of real tokens so far (the next position).
@@ -26,8 +33,15 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for `batch` rows of a model with `layers` layers.
     pub fn new(batch: usize, layers: usize) -> Self {
+        Self::with_capacity(batch, layers, 0)
+    }
+
+    /// An empty cache that allocates room for `capacity` slots (prompt width plus new tokens) at
+    /// once, so that it never grows.
+    pub fn with_capacity(batch: usize, layers: usize, capacity: usize) -> Self {
         KvCache {
-            layers: vec![None; layers],
+            layers: (0..layers).map(|_| None).collect(),
+            reserve: capacity,
             key_mask: vec![Vec::new(); batch],
             next_position: vec![0; batch],
         }
@@ -47,12 +61,58 @@ impl KvCache {
     pub fn batch(&self) -> usize {
         self.key_mask.len()
     }
+
+    /// Writes layer `i`'s new keys and values (`[batch, kv_heads, t, head_dim]`) at slots
+    /// `past..past + t` and returns views of slots `0..past + t`.
+    fn append(
+        &mut self,
+        i: usize,
+        past: usize,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let total = past + k.dim(2)?;
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
+        let buffers = match self.layers[i].take() {
+            Some((kb, vb)) if kb.dim(2)? >= total => (kb, vb),
+            old => {
+                let capacity = total
+                    .max(self.reserve)
+                    .max(2 * old.as_ref().map_or(0, |(kb, _)| kb.dim(2).unwrap_or(0)));
+                let grown = |like: &Tensor, old: Option<&Tensor>| -> Result<Tensor> {
+                    let (b, h, _, d) = like.dims4()?;
+                    let buffer = Tensor::zeros((b, h, capacity, d), like.dtype(), like.device())?;
+                    if let Some(old) = old.filter(|_| past > 0) {
+                        buffer.slice_set(&old.narrow(2, 0, past)?.contiguous()?, 2, 0)?;
+                    }
+                    Ok(buffer)
+                };
+                (
+                    grown(&k, old.as_ref().map(|(kb, _)| kb))?,
+                    grown(&v, old.as_ref().map(|(_, vb)| vb))?,
+                )
+            }
+        };
+        buffers.0.slice_set(&k, 2, past)?;
+        buffers.1.slice_set(&v, 2, past)?;
+        let views = (
+            buffers.0.narrow(2, 0, total)?,
+            buffers.1.narrow(2, 0, total)?,
+        );
+        self.layers[i] = Some(buffers);
+        Ok(views)
+    }
 }
 
 impl CausalLm {
     /// An empty cache for `batch` rows.
     pub fn new_cache(&self, batch: usize) -> KvCache {
         KvCache::new(batch, self.layers().len())
+    }
+
+    /// An empty cache for `batch` rows with room for `capacity` slots from the start.
+    pub fn new_cache_with_capacity(&self, batch: usize, capacity: usize) -> KvCache {
+        KvCache::with_capacity(batch, self.layers().len(), capacity)
     }
 
     /// Runs `input_ids` (`[batch, t]`) after what `cache` holds and appends their keys/values.
@@ -150,16 +210,12 @@ impl CausalLm {
         for (i, layer) in self.layers().iter().enumerate() {
             let attn = layer.attention();
             let (q, k, v) = attn.project_at(&layer.input_norm(&x)?, self.rotary(), &positions)?;
-            let (k, v) = match cache.layers[i].take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k, v),
-            };
+            let (k, v) = cache.append(i, past, &k.detach(), &v.detach())?;
             let mask = match (attn.kind(), &sliding_mask) {
                 (AttentionKind::Sliding, Some(m)) => m,
                 _ => &full_mask,
             };
             let out = attn.attend(&q, &k, &v, mask)?;
-            cache.layers[i] = Some((k.detach(), v.detach()));
             x = layer.attention_residual(&x, &out)?;
             x = layer.mlp_block(&x)?.detach();
         }

@@ -55,15 +55,20 @@ pub fn attention(
     }
     check_constants("attention", mask, keep, [b, h, t, s])?;
     if !fused(&[q, k, v, mask]) || keep.is_some_and(|keep| !fused(&[keep])) {
-        return attention_composed(q, k, v, mask, scale, keep);
+        // (Contiguous for candle's products: `k` and `v` may be views into a key/value cache.)
+        return attention_composed(q, &k.contiguous()?, &v.contiguous()?, mask, scale, keep);
     }
     let save = match q.track_op() || k.track_op() || v.track_op() {
         true => Save::Stats,
         false => Save::Nothing,
     };
     let op = Attention::new(Layout::Separate, mask, keep, scale, save)?;
-    Ok(q.contiguous()?
-        .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?)
+    // Keys and values that need no gradient may be read in place from a key/value cache.
+    let kv = |t: &Tensor| match save {
+        Save::Nothing if ops::cache_like(t.layout()) => Ok(t.clone()),
+        _ => t.contiguous(),
+    };
+    Ok(q.contiguous()?.apply_op3(&kv(k)?, &kv(v)?, op)?)
 }
 
 /// Multi-head attention on the packed output of one fused q/k/v projection: `qkv`
@@ -162,7 +167,7 @@ pub fn grouped_attention_composed(
     let (kv, s) = (k.dim(1)?, k.dim(2)?);
     let group = h / kv;
     let qg = q.contiguous()?.reshape((b, kv, group * t, d))?;
-    let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, s))?;
+    let scores = qg.matmul(&k.contiguous()?.t()?)?.reshape((b, h, t, s))?;
     Ok(probs(&scores)?
         .reshape((b, kv, group * t, s))?
         .matmul(&v.contiguous()?)?

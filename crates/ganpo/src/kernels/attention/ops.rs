@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Shape, Tensor};
 
 use super::super::op_io::{self, f32_inputs, unpack};
@@ -220,7 +221,9 @@ impl CustomOp1 for AttentionGrad {
     }
 }
 
-/// Head views of three separate inputs.
+/// Head views of three separate inputs. Queries are contiguous; keys and values may also be the
+/// first `len` slots of a contiguous `[batch, kv_heads, slots, dim]` cache (a narrowed view, read
+/// in place).
 fn separate<'a>(
     (s1, l1): (&'a CpuStorage, &candle_core::Layout),
     (s2, l2): (&'a CpuStorage, &candle_core::Layout),
@@ -228,21 +231,21 @@ fn separate<'a>(
 ) -> candle_core::Result<Views<'a>> {
     let (batch, heads, q_len, head_dim) = l1.shape().dims4()?;
     let (_, kv_heads, k_len, _) = l2.shape().dims4()?;
-    let view = |data, heads, len| Heads {
+    let [q] = f32_inputs("fused attention", [(s1, l1, "queries")])?;
+    let (k, k_slots) = cache_slots(s2, l2, "keys")?;
+    let (v, v_slots) = cache_slots(s3, l3, "values")?;
+    let view = |data, heads, len, slots| Heads {
         data,
         heads,
         len,
         dim: head_dim,
+        slots,
         packed: None,
     };
-    let [q, k, v] = f32_inputs(
-        "fused attention",
-        [(s1, l1, "queries"), (s2, l2, "keys"), (s3, l3, "values")],
-    )?;
     Ok((
-        view(q, heads, q_len),
-        view(k, kv_heads, k_len),
-        view(v, kv_heads, k_len),
+        view(q, heads, q_len, q_len),
+        view(k, kv_heads, k_len, k_slots),
+        view(v, kv_heads, k_len, v_slots),
         Dims {
             batch,
             heads,
@@ -252,6 +255,45 @@ fn separate<'a>(
             head_dim,
         },
     ))
+}
+
+/// Whether `l` (`[batch, heads, len, dim]`) is the first `len` of `slots ≥ len` rows per head of a
+/// contiguous `[batch, heads, slots, dim]` buffer (contiguous layouts included: `slots = len`).
+pub(super) fn cache_like(l: &candle_core::Layout) -> bool {
+    let (&[_, heads, len, dim], &[s0, s1, s2, s3]) = (l.dims(), l.stride()) else {
+        return false;
+    };
+    let slots = s1 / dim.max(1);
+    s3 == 1 && s2 == dim && s1 == slots * dim && s0 == heads * slots * dim && slots >= len
+}
+
+/// A key or value input's data from its first element, and its rows per head: `len` when
+/// contiguous; `slots` when it is the first `len` rows of each head of a contiguous
+/// `[batch, heads, slots, dim]` buffer.
+fn cache_slots<'a>(
+    s: &'a CpuStorage,
+    l: &candle_core::Layout,
+    what: &'static str,
+) -> candle_core::Result<(&'a [f32], usize)> {
+    let (batch, heads, len, dim) = l.shape().dims4()?;
+    if l.is_contiguous() {
+        let [data] = f32_inputs("fused attention", [(s, l, what)])?;
+        return Ok((data, len));
+    }
+    let CpuStorage::F32(all) = s else {
+        candle_core::bail!("fused attention: {what} must be f32, not {:?}", s.dtype())
+    };
+    let slots = l.stride()[1] / dim.max(1);
+    let start = l.start_offset();
+    let end = start + ((batch * heads).saturating_sub(1) * slots + len) * dim;
+    if !cache_like(l) || end > all.len() {
+        candle_core::bail!(
+            "fused attention: {what} must be contiguous or the first rows of a contiguous cache, not shape {:?} with strides {:?}",
+            l.dims(),
+            l.stride()
+        )
+    }
+    Ok((&all[start..end], slots))
 }
 
 /// Head views of one packed `[batch, len, 3 · heads · dim]` input.
@@ -271,6 +313,7 @@ fn packed<'a>(
         heads,
         len,
         dim: head_dim,
+        slots: len,
         packed: Some((row, part * heads * head_dim)),
     };
     let dims = Dims {

@@ -61,6 +61,7 @@ impl SelfAttention<'_> {
             heads,
             len: self.len,
             dim: head_dim,
+            slots: self.len,
             packed: Some((row, first_head * head_dim)),
         };
         let dims = Dims {
