@@ -16,15 +16,23 @@
 /// The most rows of `x` that take this path; more rows amortize `gemm`'s packing.
 pub(crate) const MAX_ROWS: usize = 64;
 
-/// The shortest rows (`k`) that take this path: a model's hidden size. Shorter dot products (an
-/// attention head's 16–64 dimensions, a tiny model's layers) spend too much of their time in the
-/// horizontal sums, and stay with `gemm` (measured: `ganpo bench --shape tiny` was 5–15 % slower
-/// with them here).
+/// The shortest rows (`k`) that take this path with many rows of `x`: a model's hidden size.
+/// Shorter dot products over many rows (training's 64-query attention blocks, a tiny model's
+/// layers) stay with `gemm` (measured: `ganpo bench --shape tiny` was 5–15 % slower with them here).
 const MIN_DEPTH: usize = 256;
 
+/// At most this many rows of `x` take the path from [`MIN_DEPTH_FEW`] up: decoding's single
+/// query row per attention head (`q kᵀ`, `k` = the head dimension), where `gemm`'s per-call set-up
+/// dominates (batch-1 decoding of SmolLM2 ran at 38 tokens/s with them on `gemm`, 61 here).
+const FEW_ROWS: usize = 4;
+
+/// The shortest rows for [`FEW_ROWS`] rows of `x`.
+const MIN_DEPTH_FEW: usize = 32;
+
 /// Products below this many multiply-adds run on the calling thread: waking another worker
-/// costs more than it saves (a tiny model's `16 × 64 × 128` product is ~2 µs of work).
-const PARALLEL_MIN_WORK: usize = 1 << 20;
+/// costs more than it saves. (At 2²⁰, batch-1 decoding of SmolLM2 ran its 576 × 576 and
+/// 576 × 1536 products on one thread: 38 instead of ~60 tokens/s.)
+const PARALLEL_MIN_WORK: usize = 1 << 16;
 
 /// The most rows of `W` per parallel task.
 const MAX_ROWS_PER_TASK: usize = 64;
@@ -40,7 +48,7 @@ fn rows_per_task(n: usize, threads: usize) -> usize {
 /// transpose of a matrix with contiguous rows, few rows, and a CPU with AVX2 and FMA.
 pub(crate) fn applies(m: usize, k: usize, a_col_stride: usize, b_row_stride: usize) -> bool {
     (1..=MAX_ROWS).contains(&m)
-        && k >= MIN_DEPTH
+        && (k >= MIN_DEPTH || (m <= FEW_ROWS && k >= MIN_DEPTH_FEW))
         && a_col_stride == 1
         && b_row_stride == 1
         && has_fma()

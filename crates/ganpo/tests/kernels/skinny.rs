@@ -13,6 +13,8 @@ fn few_row_products_match_the_composition_in_f64() {
     for (m, k, n) in [
         (1, 256, 1),
         (1, 263, 9),
+        (1, 64, 9),
+        (4, 37, 21),
         (2, 264, 5),
         (3, 300, 12),
         (5, 576, 197),
