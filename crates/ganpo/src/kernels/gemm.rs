@@ -145,14 +145,18 @@ unsafe fn gemm_raw(
         // elements at `col_stride`.
         unsafe {
             super::skinny::product(
-                dst,
-                dst_row_stride,
-                a.data.as_ptr(),
-                a.row_stride,
-                b.data.as_ptr(),
-                b.col_stride,
-                (m, k, n),
-                accumulate,
+                super::skinny::Operands {
+                    dst,
+                    dst_stride: dst_row_stride,
+                    x: a.data.as_ptr(),
+                    x_stride: a.row_stride,
+                    w: b.data.as_ptr(),
+                    w_stride: b.col_stride,
+                    m,
+                    k,
+                    n,
+                    accumulate,
+                },
                 threads,
             )
         };

@@ -64,200 +64,118 @@ fn has_fma() -> bool {
     false
 }
 
-/// A destination pointer shared by tasks that write disjoint columns.
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: tasks write disjoint sets of elements (their own columns) through it; see `product`.
-unsafe impl Send for Dst {}
-// SAFETY: as above.
-unsafe impl Sync for Dst {}
-
-impl Dst {
-    /// The pointer (a method, so that closures capture the whole `Dst`, not its field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
+/// One product `dst (+)= x · wᵀ`: `x` `[m, k]` (row `i` at `x + i · x_stride`), `w` `[n, k]` (row
+/// `j` at `w + j · w_stride`), `dst` `[m, n]` with row stride `dst_stride`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operands {
+    pub dst: *mut f32,
+    pub dst_stride: usize,
+    pub x: *const f32,
+    pub x_stride: usize,
+    pub w: *const f32,
+    pub w_stride: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// Add to `dst` instead of overwriting it.
+    pub accumulate: bool,
 }
 
-/// `dst (+)= x · wᵀ` for `x` `[m, k]` (row `i` at `x[i · x_stride..]`), `w` `[n, k]` (row `j` at
-/// `w[j · w_stride..]`), into `dst` with row stride `dst_stride`; over `threads` rayon tasks at
-/// a time (1: on the calling thread).
+// SAFETY: tasks only read `x` and `w`, and each writes its own columns of `dst`; see `product`.
+unsafe impl Send for Operands {}
+// SAFETY: as above.
+unsafe impl Sync for Operands {}
+
+/// Computes the product, over `threads` rayon tasks at a time (1: on the calling thread).
 ///
 /// # Safety
 ///
 /// [`applies`] must hold; `x` and `w` must be valid for the reads described (rows of `k`
 /// elements), and `dst` valid for writes (and reads, when `accumulate`) of rows `i < m` of `n`
 /// elements at `i · dst_stride`, not overlapping `x` or `w`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn product(
-    dst: *mut f32,
-    dst_stride: usize,
-    x: *const f32,
-    x_stride: usize,
-    w: *const f32,
-    w_stride: usize,
-    (m, k, n): (usize, usize, usize),
-    accumulate: bool,
-    threads: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use rayon::prelude::*;
-        let dst = Dst(dst);
-        let (x, w) = (x as usize, w as usize);
-        let per_task = rows_per_task(n, threads);
-        let task = move |start: usize| {
-            let end = (start + per_task).min(n);
-            // SAFETY: the caller's contract; this task writes columns `start..end` only.
-            unsafe {
-                avx2::columns(
-                    dst.get(),
-                    dst_stride,
-                    x as *const f32,
-                    x_stride,
-                    w as *const f32,
-                    w_stride,
-                    (m, k),
-                    start..end,
-                    accumulate,
-                )
-            }
-        };
-        let starts = (0..n).step_by(per_task);
-        if threads > 1 && n > per_task && m * k * n >= PARALLEL_MIN_WORK {
-            starts.collect::<Vec<_>>().into_par_iter().for_each(task);
-        } else {
-            starts.for_each(task);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (
-            dst, dst_stride, x, x_stride, w, w_stride, m, k, n, accumulate, threads,
-        );
-        unreachable!("skinny::applies is false off x86-64");
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn product(op: Operands, threads: usize) {
+    use rayon::prelude::*;
+    let per_task = rows_per_task(op.n, threads);
+    // SAFETY: the caller's contract; each task writes columns `start..start + per_task` only.
+    let task = |start: usize| unsafe { avx2::columns(op, start..(start + per_task).min(op.n)) };
+    let starts = (0..op.n).step_by(per_task);
+    if threads > 1 && op.n > per_task && op.m * op.k * op.n >= PARALLEL_MIN_WORK {
+        starts.collect::<Vec<_>>().into_par_iter().for_each(task);
+    } else {
+        starts.for_each(task);
     }
 }
+
+/// Never called: [`applies`] is false off x86-64.
+///
+/// # Safety
+///
+/// None needed; it does nothing.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn product(_: Operands, _: usize) {}
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::Operands;
 
     /// Rows of `w` per block.
     const WB: usize = 4;
     /// Rows of `x` per block.
     const XB: usize = 3;
-    use std::ops::Range;
 
-    /// Columns `cols` of `dst (+)= x · wᵀ`.
+    /// Columns `cols` of the product.
     ///
     /// # Safety
     ///
     /// AVX2 and FMA are available, and [`super::product`]'s pointer contract holds.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn columns(
-        dst: *mut f32,
-        dst_stride: usize,
-        x: *const f32,
-        x_stride: usize,
-        w: *const f32,
-        w_stride: usize,
-        (m, k): (usize, usize),
-        cols: Range<usize>,
-        accumulate: bool,
-    ) {
+    pub(super) unsafe fn columns(op: Operands, cols: Range<usize>) {
         // One row of `x` is a pure stream of `w`: eight rows of `w` at a time keep more loads in
         // flight. More rows of `x` reuse each loaded block of `w` for `XB` rows.
-        let wide = if m == 1 { 8 } else { WB };
+        let wide = if op.m == 1 { 8 } else { WB };
         let mut j = cols.start;
         while j < cols.end {
-            // SAFETY: the caller's contract; rows `j..j + W` of `w` are below `cols.end ≤ n`.
-            unsafe {
-                if cols.end - j >= wide && wide == 8 {
-                    rows::<8>(
-                        dst,
-                        dst_stride,
-                        x,
-                        x_stride,
-                        w,
-                        w_stride,
-                        (m, k),
-                        j,
-                        accumulate,
-                    );
-                } else if cols.end - j >= WB {
-                    rows::<WB>(
-                        dst,
-                        dst_stride,
-                        x,
-                        x_stride,
-                        w,
-                        w_stride,
-                        (m, k),
-                        j,
-                        accumulate,
-                    );
-                } else {
-                    rows::<1>(
-                        dst,
-                        dst_stride,
-                        x,
-                        x_stride,
-                        w,
-                        w_stride,
-                        (m, k),
-                        j,
-                        accumulate,
-                    );
-                }
-            }
-            j += if cols.end - j >= wide {
+            let left = cols.end - j;
+            let step = if left >= wide {
                 wide
-            } else if cols.end - j >= WB {
+            } else if left >= WB {
                 WB
             } else {
                 1
             };
+            // SAFETY: the caller's contract; rows `j..j + step` of `w` are below `cols.end ≤ n`.
+            unsafe {
+                match step {
+                    8 => rows::<8>(op, j),
+                    WB => rows::<WB>(op, j),
+                    _ => rows::<1>(op, j),
+                }
+            }
+            j += step;
         }
     }
 
-    /// Columns `j..j + W` of `dst (+)= x · wᵀ`, two rows of `x` at a time.
+    /// Columns `j..j + W` of the product, `XB` rows of `x` at a time (then 2, then 1).
     ///
     /// # Safety
     ///
     /// As [`columns`], with rows `j..j + W` of `w` in bounds.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn rows<const W: usize>(
-        dst: *mut f32,
-        dst_stride: usize,
-        x: *const f32,
-        x_stride: usize,
-        w: *const f32,
-        w_stride: usize,
-        (m, k): (usize, usize),
-        j: usize,
-        accumulate: bool,
-    ) {
+    unsafe fn rows<const W: usize>(op: Operands, j: usize) {
         let mut i = 0;
-        while i < m {
+        while i < op.m {
             // SAFETY: rows `i..i + X ≤ m` of `x`, `j..j + W` of `w`; outputs `(i + b, j + a)` are
             // in `dst`'s rows and columns.
             unsafe {
-                if m - i >= XB {
-                    let sums = block::<W, XB>(x, x_stride, w, w_stride, i, j, k);
-                    store(dst, dst_stride, i, j, sums, accumulate);
-                    i += XB;
-                } else if m - i >= 2 {
-                    let sums = block::<W, 2>(x, x_stride, w, w_stride, i, j, k);
-                    store(dst, dst_stride, i, j, sums, accumulate);
-                    i += 2;
-                } else {
-                    let sums = block::<W, 1>(x, x_stride, w, w_stride, i, j, k);
-                    store(dst, dst_stride, i, j, sums, accumulate);
-                    i += 1;
-                }
+                i += match op.m - i {
+                    left if left >= XB => store(op, i, j, block::<W, XB>(op, i, j)),
+                    2 => store(op, i, j, block::<W, 2>(op, i, j)),
+                    _ => store(op, i, j, block::<W, 1>(op, i, j)),
+                };
             }
         }
     }
@@ -267,24 +185,24 @@ mod avx2 {
     /// # Safety
     ///
     /// Those elements are valid for writes (and reads when `accumulate`).
+    /// Returns `X`, the rows of `x` done.
     #[inline(always)]
     unsafe fn store<const W: usize, const X: usize>(
-        dst: *mut f32,
-        dst_stride: usize,
+        op: Operands,
         i: usize,
         j: usize,
         sums: [[f32; X]; W],
-        accumulate: bool,
-    ) {
+    ) -> usize {
         for (a, row) in sums.iter().enumerate() {
             for (b, &s) in row.iter().enumerate() {
                 // SAFETY: the caller's contract.
                 unsafe {
-                    let out = dst.add((i + b) * dst_stride + j + a);
-                    *out = if accumulate { *out + s } else { s };
+                    let out = op.dst.add((i + b) * op.dst_stride + j + a);
+                    *out = if op.accumulate { *out + s } else { s };
                 }
             }
         }
+        X
     }
 
     /// The `W × X` dot products of rows `j..j + W` of `w` with rows `i..i + X` of `x`.
@@ -295,14 +213,11 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn block<const W: usize, const X: usize>(
-        x: *const f32,
-        x_stride: usize,
-        w: *const f32,
-        w_stride: usize,
+        op: Operands,
         i: usize,
         j: usize,
-        k: usize,
     ) -> [[f32; X]; W] {
+        let (x, x_stride, w, w_stride, k) = (op.x, op.x_stride, op.w, op.w_stride, op.k);
         let mut acc = [[_mm256_setzero_ps(); X]; W];
         let xs: [*const f32; X] = std::array::from_fn(|b| unsafe { x.add((i + b) * x_stride) });
         let ws: [*const f32; W] = std::array::from_fn(|a| unsafe { w.add((j + a) * w_stride) });
