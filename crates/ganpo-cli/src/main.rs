@@ -15,12 +15,17 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // Corrupt Parquet files make the decoder panic; that is reported as an error naming the file.
     ganpo::decoder_guard::install_quiet_hook();
-    // SAFETY: nothing has started a thread yet; this is the first thing main does after parsing.
-    let configured = unsafe { ganpo::cpu::configure_compute_pools(args.threads()) };
-    let run = configured.map_err(anyhow::Error::from).and_then(|()| {
-        ganpo::cpu::init_compute_threads();
-        cli::run(args)
-    });
+    let run = args
+        .threads()
+        .and_then(|threads| {
+            // SAFETY: nothing has started a thread yet; this is the first thing main does after
+            // parsing.
+            Ok(unsafe { ganpo::cpu::configure_compute_pools(threads) }?)
+        })
+        .and_then(|()| {
+            ganpo::cpu::init_compute_threads();
+            cli::run(args)
+        });
     match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -55,9 +55,6 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
-    }
     if args.batch_pairs == 0 || args.steps == 0 {
         anyhow::bail!(
             "--batch-pairs {} and --steps {} must both be 1 or more",

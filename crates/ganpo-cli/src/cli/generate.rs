@@ -119,9 +119,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             args.max_new_tokens
         );
     }
-    if args.threads == Some(0) {
-        bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
-    }
     if args.min_new_tokens > args.max_new_tokens {
         bail!(
             "--min-new-tokens {} is more than --max-new-tokens {}",

@@ -63,13 +63,18 @@ enum Command {
 }
 
 impl Cli {
-    /// The compute threads the command asks for, which must be set before any thread starts.
-    pub fn threads(&self) -> Option<usize> {
-        match &self.command {
+    /// The compute threads the command asks for (`--threads`), which must be set before any
+    /// thread starts; `--threads 0` is an error, for every command that has the flag.
+    pub fn threads(&self) -> anyhow::Result<Option<usize>> {
+        let threads = match &self.command {
             Command::Bench(args) => args.threads,
             Command::Generate(args) => args.threads,
             _ => None,
+        };
+        if threads == Some(0) {
+            anyhow::bail!("--threads 0: give 1 or more, or leave it out for the physical cores");
         }
+        Ok(threads)
     }
 }
 

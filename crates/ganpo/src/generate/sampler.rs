@@ -81,7 +81,7 @@ pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut ChaCha8Rng) -> 
         return argmax(logits);
     }
     let t = config.temperature as f32;
-    let mut candidates: Vec<(u32, f32)> = logits
+    let mut candidates: Vec<Scored> = logits
         .iter()
         .enumerate()
         .map(|(i, &x)| (i as u32, x / t))
@@ -105,6 +105,7 @@ pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut ChaCha8Rng) -> 
     // one token) and renormalize over it.
     let (kept, mass) = match config.top_p.filter(|&p| p < 1.0) {
         Some(top_p) => {
+            // The running sum is the kept prefix's mass, added in the same order.
             let mut cumulative = 0.0;
             let mut keep = 0;
             while let Some((_, x)) = sorted.get(keep) {
@@ -114,10 +115,7 @@ pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut ChaCha8Rng) -> 
                     break;
                 }
             }
-            let mass: f64 = (0..keep)
-                .map(|i| sorted.get(i).map_or(0.0, |(_, x)| weight(x) / total))
-                .sum();
-            (keep, Some(mass))
+            (keep, Some(cumulative))
         }
         None => (sorted.len(), None),
     };
@@ -148,7 +146,7 @@ pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut ChaCha8Rng) -> 
 const HEAD_WINDOW: f32 = 20.0;
 
 /// `Σ exp(x − max)` over `tail` with [`vexp::exp`] in independent lanes (vectorized), in f64.
-fn tail_weight(tail: &[(u32, f32)], max: f32) -> f64 {
+fn tail_weight(tail: &[Scored], max: f32) -> f64 {
     const LANES: usize = 8;
     simd::vectorized(|| {
         let mut lanes = [0f64; LANES];
@@ -171,14 +169,14 @@ fn tail_weight(tail: &[(u32, f32)], max: f32) -> f64 {
 type Scored = (u32, f32);
 
 /// Descending by scaled logit, ties in vocabulary order.
-fn most_likely_first(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
+fn most_likely_first(a: &Scored, b: &Scored) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
 /// Candidates put in [`most_likely_first`] order lazily: `items[..sorted]` is sorted and every
 /// item there precedes every item after it.
 struct SortedPrefix<'a> {
-    items: &'a mut [(u32, f32)],
+    items: &'a mut [Scored],
     sorted: usize,
     /// How many candidates [`SortedPrefix::new`] put in front.
     head: usize,
@@ -191,7 +189,7 @@ impl<'a> SortedPrefix<'a> {
     /// Starts with every candidate at or above `head` moved to the front (one partitioning
     /// pass): they precede all the others, so the sorted order is built from them first, and a
     /// selection only ever runs over them until the draw reads past them.
-    fn new(items: &'a mut [(u32, f32)], head: f32) -> Self {
+    fn new(items: &'a mut [Scored], head: f32) -> Self {
         let mut front = 0;
         for i in 0..items.len() {
             if items[i].1 >= head {
@@ -217,7 +215,7 @@ impl<'a> SortedPrefix<'a> {
     }
 
     /// The `i`-th most likely candidate.
-    fn get(&mut self, i: usize) -> Option<(u32, f32)> {
+    fn get(&mut self, i: usize) -> Option<Scored> {
         while i >= self.sorted && self.sorted < self.items.len() {
             // The unsorted candidates that precede all others: the rest of the head, then the tail.
             let bound = if self.sorted < self.head {
@@ -246,7 +244,7 @@ mod tests {
     #[test]
     fn the_lazy_prefix_is_the_full_sort_for_any_head() {
         let mut state = 7u64;
-        let items: Vec<(u32, f32)> = (0..3000u32)
+        let items: Vec<Scored> = (0..3000u32)
             .map(|i| {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
                 // Quarter steps, so that ties occur.

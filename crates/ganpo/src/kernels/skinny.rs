@@ -180,12 +180,12 @@ mod avx2 {
         }
     }
 
-    /// Writes (or adds) `sums[a][b]` at row `i + b`, column `j + a` of `dst`.
+    /// Writes (or adds) `sums[a][b]` at row `i + b`, column `j + a` of `dst`; returns `X`, the
+    /// rows of `x` done.
     ///
     /// # Safety
     ///
     /// Those elements are valid for writes (and reads when `accumulate`).
-    /// Returns `X`, the rows of `x` done.
     #[inline(always)]
     unsafe fn store<const W: usize, const X: usize>(
         op: Operands,

@@ -65,7 +65,7 @@ pub fn attention(
     let op = Attention::new(Layout::Separate, mask, keep, scale, save)?;
     // Keys and values that need no gradient may be read in place from a key/value cache.
     let kv = |t: &Tensor| match save {
-        Save::Nothing if ops::cache_like(t.layout()) => Ok(t.clone()),
+        Save::Nothing if ops::cache_slots_of(t.layout()).is_some() => Ok(t.clone()),
         _ => t.contiguous(),
     };
     Ok(q.contiguous()?.apply_op3(&kv(k)?, &kv(v)?, op)?)

@@ -257,14 +257,16 @@ fn separate<'a>(
     ))
 }
 
-/// Whether `l` (`[batch, heads, len, dim]`) is the first `len` of `slots ≥ len` rows per head of a
-/// contiguous `[batch, heads, slots, dim]` buffer (contiguous layouts included: `slots = len`).
-pub(super) fn cache_like(l: &candle_core::Layout) -> bool {
+/// `slots` when `l` (`[batch, heads, len, dim]`) is the first `len` of `slots ≥ len` rows per head
+/// of a contiguous `[batch, heads, slots, dim]` buffer (contiguous layouts included: `slots =
+/// len`); `None` for any other layout.
+pub(super) fn cache_slots_of(l: &candle_core::Layout) -> Option<usize> {
     let (&[_, heads, len, dim], &[s0, s1, s2, s3]) = (l.dims(), l.stride()) else {
-        return false;
+        return None;
     };
     let slots = s1 / dim.max(1);
-    s3 == 1 && s2 == dim && s1 == slots * dim && s0 == heads * slots * dim && slots >= len
+    (s3 == 1 && s2 == dim && s1 == slots * dim && s0 == heads * slots * dim && slots >= len)
+        .then_some(slots)
 }
 
 /// A key or value input's data from its first element, and its rows per head: `len` when
@@ -283,16 +285,22 @@ fn cache_slots<'a>(
     let CpuStorage::F32(all) = s else {
         candle_core::bail!("fused attention: {what} must be f32, not {:?}", s.dtype())
     };
-    let slots = l.stride()[1] / dim.max(1);
     let start = l.start_offset();
-    let end = start + ((batch * heads).saturating_sub(1) * slots + len) * dim;
-    if !cache_like(l) || end > all.len() {
+    let view = cache_slots_of(l)
+        .map(|slots| {
+            (
+                slots,
+                start + ((batch * heads).saturating_sub(1) * slots + len) * dim,
+            )
+        })
+        .filter(|&(_, end)| end <= all.len());
+    let Some((slots, end)) = view else {
         candle_core::bail!(
             "fused attention: {what} must be contiguous or the first rows of a contiguous cache, not shape {:?} with strides {:?}",
             l.dims(),
             l.stride()
         )
-    }
+    };
     Ok((&all[start..end], slots))
 }
 
